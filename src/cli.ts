@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+/** Command-line entry point (contract §1). Parsing only; each command lives in src/commands/. */
+import { main } from "./main.js";
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`daly-bms-bridge: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,34 @@
+/**
+ * Protocol constants, each with the source it rests on (daly-protocol.md section numbers).
+ */
+
+/** Legacy A5 frames are always 13 bytes: A5, address, command, 08, 8 data bytes, sum8 (§2.1). */
+export const A5_START = 0xa5;
+export const A5_FRAME_LEN = 13;
+export const A5_DATA_LEN = 8;
+
+/**
+ * Host ("communication module") addresses we may send from (§2.2). Over BLE most modules answer
+ * 0x80; some answer only 0x40 (batmon-ha#416), so the probe tries both.
+ */
+export const A5_HOST_ADDRESSES = [0x80, 0x40] as const;
+export type A5HostAddress = (typeof A5_HOST_ADDRESSES)[number];
+
+/** Reply address of BMS board n is n (board 1 = 0x01; DSB: board n at 0x3F+n ↔ reply n, §2.1). */
+export const A5_MAX_BOARD = 0x10;
+
+/** Modbus: D2 requests and replies both start D2; 0x81 requests are answered from 0x51 (§3.1). */
+export const MODBUS_D2 = 0xd2;
+export const MODBUS_P81_REQUEST = 0x81;
+export const MODBUS_P81_REPLY = 0x51;
+/** The only function code our encoder knows: 0x03 read holding registers (§3.1). */
+export const MODBUS_READ = 0x03;
+/** Function codes we recognise when *parsing* a sniffed stream, so they are skipped cleanly. */
+export const MODBUS_WRITE_SINGLE = 0x06;
+export const MODBUS_WRITE_MULTIPLE = 0x10;
+
+/** GATT layout (§4.2): notify fff1, write fff2 (write-without-response); fallback ff00/ff01/ff02. */
+export const GATT_LAYOUTS = [
+  { service: "fff0", notify: "fff1", write: "fff2" },
+  { service: "ff00", notify: "ff01", write: "ff02" },
+] as const;
