@@ -36,7 +36,7 @@ export function decodeA5Reply(command: number, data: Uint8Array): A5Result {
   if (rows) {
     const fields: Partial<Record<ScalarKey, number>> = {};
     for (const row of rows) {
-      const v = row.scale(readRaw(data, row.at, row.type));
+      const v = row.scale.decode(readRaw(data, row.at, row.type));
       if (!inRange(row.key, v)) return fail("range");
       fields[row.key] = v;
     }

@@ -3,26 +3,17 @@
  * big-endian. Bytes not listed are reserved or stale (§2.7.1) and never read.
  */
 import type { ScalarKey } from "./fields.js";
+export { round } from "./scales.js";
 
 export type Raw = "u8" | "u16" | "u32";
 export interface FieldRow {
   key: ScalarKey;
   at: number;
   type: Raw;
-  /** raw → value in the unit of the key. */
-  scale: (raw: number) => number;
+  /** raw ⇄ value in the unit of the key (decode for the bridge, encode for the simulator). */
+  scale: Scale;
 }
-
-const id = (r: number): number => r;
-const tenth = (r: number): number => round(r / 10, 1);
-const current = (r: number): number => round((r - 30000) / 10, 1); // §2.3 / §6: signed after subtraction
-const temp = (r: number): number => r - 40;
-const flag = (r: number): number => (r === 0 ? 0 : 1);
-
-export function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
-}
+import { type Scale, current, flag, id, milli, temp, tenth } from "./scales.js";
 
 export const A5_LAYOUTS: Readonly<Record<number, readonly FieldRow[]>> = {
   0x90: [
@@ -45,7 +36,7 @@ export const A5_LAYOUTS: Readonly<Record<number, readonly FieldRow[]>> = {
     { key: "charge_mosfet", at: 1, type: "u8", scale: flag },
     { key: "discharge_mosfet", at: 2, type: "u8", scale: flag },
     // byte 3 is a rolling "BMS life" heartbeat (§2.3): not a measurement
-    { key: "remaining_Ah", at: 4, type: "u32", scale: (r) => round(r / 1000, 3) }, // mAh
+    { key: "remaining_Ah", at: 4, type: "u32", scale: milli }, // mAh
   ],
   0x94: [
     { key: "cell_count", at: 0, type: "u8", scale: id },
@@ -55,7 +46,7 @@ export const A5_LAYOUTS: Readonly<Record<number, readonly FieldRow[]>> = {
     // bytes 5–6: cycles per PDF10 and every implementation (PDF12 says reserved, §2.3 [C])
     { key: "cycles", at: 5, type: "u16", scale: id },
   ],
-  0x50: [{ key: "rated_capacity_Ah", at: 0, type: "u32", scale: (r) => round(r / 1000, 3) }], // mAh (DSF3: 30 Ah)
+  0x50: [{ key: "rated_capacity_Ah", at: 0, type: "u32", scale: milli }], // mAh (DSF3: 30 Ah)
 };
 
 export function readRaw(data: Uint8Array, at: number, type: Raw): number {

@@ -28,7 +28,7 @@ export function decodeRegisters(protocol: ModbusProtocol, start: number, data: U
   for (const row of L.rows) {
     const raw = reg(row.reg);
     if (raw === undefined || raw === row.absentRaw) continue;
-    const v = row.scale(raw);
+    const v = row.scale.decode(raw);
     if (!inRange(row.key, v)) {
       // a sleeping module answers with an all-zero status block: 0 V and raw current 0 (§6)
       if (row.key === "voltage_V" && raw === 0 && isZeroStatus(L, reg)) return { ok: false, reason: "zero-frame" };

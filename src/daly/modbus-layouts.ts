@@ -4,14 +4,14 @@
  * the 0x3E×9 extra read and the 0x81 blocks all go through the same rows. A register reading 0xFFFF
  * is "not implemented on this model" (§3.1) and is skipped.
  */
-import { round } from "./a5-layouts.js";
+import { type Scale, current, flag, id, temp, tenth } from "./scales.js";
 import type { ScalarKey, TextKey } from "./fields.js";
 import type { ModbusProtocol } from "./frame.js";
 
 export interface RegRow {
   reg: number;
   key: ScalarKey;
-  scale: (raw: number) => number;
+  scale: Scale;
   /** Raw values meaning "sensor not fitted" (AIO/BBH: 0x0000 at the MOS temperature register). */
   absentRaw?: number;
 }
@@ -28,11 +28,6 @@ export interface ModbusLayout {
   strings: ReadonlyArray<{ key: TextKey; start: number; count: number }>;
 }
 
-const id = (r: number): number => r;
-const tenth = (r: number): number => round(r / 10, 1);
-const current = (r: number): number => round((r - 30000) / 10, 1);
-const temp = (r: number): number => r - 40;
-const flag = (r: number): number => (r === 0 ? 0 : 1);
 
 export const D2_LAYOUT: ModbusLayout = {
   cells: { start: 0x00, count: 32 },

@@ -1,0 +1,166 @@
+/**
+ * One poll over an open link: (probe the protocol the first time) → read requests one at a time,
+ * each bounded by a timeout with retries → snapshot. Replies are matched to the step by command /
+ * block size; late extra frames of an earlier step are ignored; bad frames are counted and dropped.
+ * Every listener this poll adds is removed when it ends, whatever happens.
+ */
+import { FrameAssembler } from "../daly/assembler.js";
+import { Collector } from "../daly/collect.js";
+import type { RawFrame } from "../daly/frame.js";
+import { answers, classifyProbe, type DeviceProfile, frameKey, pollPlan, probePlan, type Step } from "../daly/plan.js";
+import { snapshotFromDaly } from "../bms/from-daly.js";
+import type { Snapshot } from "../bms/snapshot.js";
+import type { BleLink } from "../ble/link.js";
+import { linkLost, TransportError } from "../ble/errors.js";
+
+export interface PollOptions {
+  requestTimeoutMs: number;
+  /** Extra attempts per request after a timeout. */
+  retries: number;
+  signal?: AbortSignal;
+}
+
+export interface PollStats {
+  requests: number;
+  retries: number;
+  rejectedFrames: number;
+}
+
+export interface PollResult {
+  snapshot: Snapshot;
+  profile: DeviceProfile;
+  stats: PollStats;
+}
+
+type Wake = "frame-done" | "timeout" | "closed" | "aborted";
+
+/** Routes a link's frames to the current waiter; one per poll, detached when the poll ends. */
+class Receiver {
+  private readonly asm = new FrameAssembler();
+  private onFrame: ((f: RawFrame) => void) | undefined;
+  private wake: ((w: Wake) => void) | undefined;
+  readonly stats: PollStats = { requests: 0, retries: 0, rejectedFrames: 0 };
+  private readonly offData: () => void;
+  private readonly offClose: () => void;
+  private closed = false;
+
+  constructor(
+    private readonly link: BleLink,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.offData = link.onData((chunk) => this.feed(this.asm.push(chunk)));
+    this.offClose = link.onClose(() => {
+      this.closed = true;
+      this.wake?.("closed");
+    });
+    signal?.addEventListener("abort", this.onAbort);
+  }
+  private readonly onAbort = (): void => this.wake?.("aborted");
+
+  private feed(items: ReturnType<FrameAssembler["push"]>): void {
+    for (const it of items) {
+      if (!it.ok) this.stats.rejectedFrames += 1;
+      else this.onFrame?.(it.frame);
+    }
+  }
+
+  /** Writes a request and waits until `accept` says done, the timeout, link loss or abort. */
+  async exchange(bytes: Uint8Array, timeoutMs: number, accept: (f: RawFrame) => boolean): Promise<Wake> {
+    if (this.closed || !this.link.isOpen) return "closed";
+    if (this.signal?.aborted) return "aborted";
+    this.stats.requests += 1;
+    let timer: NodeJS.Timeout | undefined;
+    const result = new Promise<Wake>((resolve) => {
+      this.wake = resolve;
+      this.onFrame = (f) => {
+        if (accept(f)) resolve("frame-done");
+      };
+      timer = setTimeout(() => {
+        // a false frame header can hold real frames behind it: resolve the buffer before giving up
+        this.feed(this.asm.end());
+        resolve("timeout");
+      }, timeoutMs);
+    });
+    try {
+      await this.link.write(bytes);
+      return await result;
+    } finally {
+      clearTimeout(timer);
+      this.onFrame = undefined;
+      this.wake = undefined;
+    }
+  }
+
+  detach(): void {
+    this.offData();
+    this.offClose();
+    this.signal?.removeEventListener("abort", this.onAbort);
+  }
+}
+
+export async function pollOnce(link: BleLink, known: DeviceProfile | undefined, opts: PollOptions): Promise<PollResult> {
+  const rx = new Receiver(link, opts.signal);
+  try {
+    const profile = known ?? (await probe(rx, opts));
+    const col = new Collector();
+    const next: DeviceProfile = { ...profile, wantVersion: false };
+    for (const step of pollPlan(profile)) {
+      const ok = await runStep(rx, step, col, opts);
+      if (step.label === "mos" && (!ok || col.fields.scalars.mos_temp_C === undefined)) next.mosBlock = false;
+      if (!ok && !step.optional) throw new TransportError(`no reply to ${profile.protocol} ${step.label} request`, "no-reply");
+    }
+    return { snapshot: snapshotFromDaly(col.fields, profile.protocol), profile: next, stats: rx.stats };
+  } finally {
+    rx.detach();
+  }
+}
+
+async function runStep(rx: Receiver, step: Step, col: Collector, opts: PollOptions): Promise<boolean> {
+  const e = step.expect(col.fields);
+  if (e === "skip") return true;
+  const needed = e.family === "a5" ? e.frames : 1;
+  const got = new Map<string, RawFrame>();
+  for (let attempt = 0; attempt <= opts.retries; attempt++) {
+    if (attempt > 0) rx.stats.retries += 1;
+    const wake = await rx.exchange(step.bytes, opts.requestTimeoutMs, (f) => {
+      if (!answers(e, f)) return false; // stale extra frames, other commands, echoes
+      got.set(frameKey(f), f);
+      return got.size >= needed;
+    });
+    if (wake === "closed") throw linkLost(`during ${step.label}`);
+    if (wake === "aborted") throw new TransportError("poll aborted", "timeout");
+    if (wake === "frame-done" || got.size >= needed) {
+      col.add(requestFrame(step)); // Modbus replies take their register block from the request
+      for (const f of [...got.values()].sort(byFrameNo)) col.add(f);
+      return true;
+    }
+  }
+  return false;
+}
+
+function byFrameNo(a: RawFrame, b: RawFrame): number {
+  return a.family === "a5" && b.family === "a5" ? (a.data[0] ?? 0) - (b.data[0] ?? 0) : 0;
+}
+
+function requestFrame(step: Step): RawFrame {
+  const r = step.request;
+  if (r.protocol === "a5") return { family: "a5", direction: "request", address: r.host, command: r.command, data: new Uint8Array(8), bytes: step.bytes };
+  const reg = ((step.bytes[2] ?? 0) << 8) | (step.bytes[3] ?? 0);
+  const count = ((step.bytes[4] ?? 0) << 8) | (step.bytes[5] ?? 0);
+  return { family: "modbus", protocol: r.protocol, kind: "read-request", register: reg, count, bytes: step.bytes };
+}
+
+/** Tries each protocol candidate in turn; the first that answers is the device's protocol. */
+async function probe(rx: Receiver, opts: PollOptions): Promise<DeviceProfile> {
+  for (const c of probePlan()) {
+    const seen: RawFrame[] = [];
+    const wake = await rx.exchange(c.step.bytes, opts.requestTimeoutMs, (f) => {
+      seen.push(f);
+      return classifyProbe(c, seen) === "answer";
+    });
+    if (wake === "closed") throw linkLost("during protocol probe");
+    if (wake === "aborted") throw new TransportError("poll aborted", "timeout");
+    if (classifyProbe(c, seen) === "answer") return c.profile;
+  }
+  throw new TransportError("no protocol answered (tried D2, A5 from 0x80 and 0x40, 0x81)", "no-reply");
+}

@@ -1,0 +1,87 @@
+/** The poller against the simulator's Daly responder over an in-memory link (no radio). */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { pollOnce } from "../../src/runtime/poller.js";
+import { createResponder } from "../../src/sim/responder.js";
+import { batteryAt } from "../../src/sim/battery.js";
+import { parseScenario, type ScenarioBms } from "../../src/sim/scenario.js";
+import { memoryLink } from "../helpers/memory-link.js";
+
+function bms(over: Record<string, unknown>): ScenarioBms {
+  const r = parseScenario({
+    bms: [{ address: "C0:D6:3C:57:2A:01", cells_mV: [3301, 3302, 3300, 3305], temperatures_C: [21, 22], current_A: -12.3, soc_pct: 55.5, remaining_Ah: 80.2, cycles: 12, charge_mosfet: true, discharge_mosfet: false, ...over }],
+  });
+  assert.ok(r.ok, r.ok ? "" : r.message);
+  const b = r.scenario.bms[0];
+  assert.ok(b);
+  return b;
+}
+
+const OPTS = { requestTimeoutMs: 200, retries: 1 };
+
+function expectScenario(s: Record<string, unknown>, b: ScenarioBms): void {
+  assert.deepEqual(s.cells_mV, b.cells_mV);
+  assert.deepEqual(s.temperatures_C, b.temperatures_C);
+  assert.equal(s.current_A, b.current_A);
+  assert.equal(s.soc_pct, b.soc_pct);
+  assert.equal(s.remaining_Ah, b.remaining_Ah);
+  assert.equal(s.cycles, b.cycles);
+  assert.equal(s.charge_mosfet, b.charge_mosfet);
+  assert.equal(s.discharge_mosfet, b.discharge_mosfet);
+  assert.equal(s.protocol, b.protocol);
+}
+
+for (const protocol of ["a5", "d2", "p81"] as const) {
+  test(`probe picks ${protocol} and the poll returns exactly the scenario's values`, async () => {
+    const b = bms({ protocol, balancing: [2], alarms: ["cell_overvoltage_warning"], mos_temp_C: 30 });
+    const link = memoryLink(createResponder(() => batteryAt(b, 0), { protocol }), { chunk: 20 });
+    const r = await pollOnce(link, undefined, OPTS);
+    assert.equal(r.profile.protocol, protocol);
+    expectScenario(r.snapshot as Record<string, unknown>, b);
+    assert.deepEqual(r.snapshot.balancing, [2]);
+    assert.equal(r.snapshot.balancing_active, true);
+    if (protocol !== "p81") assert.deepEqual(r.snapshot.alarms, ["cell_overvoltage_warning"]);
+    if (protocol !== "a5") assert.equal(r.snapshot.mos_temp_C, 30);
+    assert.equal(link.dataListeners(), 0, "listeners removed after the poll");
+    // second poll with the remembered profile sends no probe
+    const before = link.writes.length;
+    const r2 = await pollOnce(link, r.profile, OPTS);
+    expectScenario(r2.snapshot as Record<string, unknown>, b);
+    assert.ok(link.writes.length - before < (protocol === "a5" ? 9 : 4));
+  });
+}
+
+test("A5 module that answers only host 0x40 is found by the probe and polled from 0x40", async () => {
+  const b = bms({ protocol: "a5", a5_hosts: [0x40] });
+  const link = memoryLink(createResponder(() => batteryAt(b, 0), { protocol: "a5", a5Hosts: [0x40] }));
+  const r = await pollOnce(link, undefined, OPTS);
+  assert.equal(r.profile.a5Host, 0x40);
+  expectScenario(r.snapshot as Record<string, unknown>, b);
+});
+
+test("'all 16 frames' padding and merged notifications give the same snapshot", async () => {
+  const b = bms({ protocol: "a5" });
+  const link = memoryLink(createResponder(() => batteryAt(b, 0), { protocol: "a5", a5AllFrames: true }), { merge: true });
+  const r = await pollOnce(link, { protocol: "a5", a5Host: 0x80, wantVersion: false }, OPTS);
+  expectScenario(r.snapshot as Record<string, unknown>, b);
+});
+
+test("a silent BMS fails the poll with no-reply after the retries, and removes its listeners", async () => {
+  const link = memoryLink(() => [], { silent: true });
+  await assert.rejects(pollOnce(link, undefined, { requestTimeoutMs: 30, retries: 0 }), /no protocol answered/);
+  await assert.rejects(pollOnce(link, { protocol: "d2", wantVersion: false }, { requestTimeoutMs: 30, retries: 1 }), /no reply to d2 status/);
+  assert.equal(link.dataListeners(), 0);
+});
+
+test("link loss mid-poll rejects at once with link-lost", async () => {
+  const b = bms({ protocol: "a5" });
+  const respond = createResponder(() => batteryAt(b, 0), { protocol: "a5" });
+  let n = 0;
+  const link = memoryLink((w) => {
+    n += 1;
+    if (n === 3) setImmediate(() => link.lose());
+    return n >= 3 ? [] : respond(w);
+  });
+  await assert.rejects(pollOnce(link, { protocol: "a5", a5Host: 0x80, wantVersion: false }, { requestTimeoutMs: 5000, retries: 2 }), /link lost/);
+  assert.equal(link.dataListeners(), 0);
+});
