@@ -1,0 +1,190 @@
+/**
+ * One LE ACL link between the virtual controller and a simulated peripheral: connection-event
+ * timing, ACL flow control towards the host, L2CAP reassembly/fragmentation, and the notification
+ * fault pipeline (drop/garble/split/merge).
+ *
+ * Why a connection-event timer: noble only keeps `aclNum` packets in flight and waits for Number
+ * Of Completed Packets (ble-noble.md §7.1), so the controller must hold host packets and release
+ * them in batches, as a radio does. One timer per link (period = connectionIntervalMs) does:
+ *   1. snapshot what the peripheral had queued before this event,
+ *   2. hand the host's buffered ACL packets to the peripheral and report them as completed,
+ *   3. deliver the snapshot to the host.
+ * Responses produced in (2) leave at the next event. Timers are unref'd and cleared on close.
+ */
+import { AttServer, type TxWriteVerdict } from "./att-server.js";
+import { ACL_CONT, HCI_STATUS, l2capToAcl, numberOfCompletedPackets } from "./h4.js";
+import type { PeripheralSim } from "./peripheral.js";
+import type { SimFaults } from "./types.js";
+
+const CID_ATT = 0x0004;
+
+export interface LinkHost {
+  readonly aclBufferLength: number;
+  toHost(packet: Buffer): void;
+  linkLost(link: SimLink, reason: number): void;
+  /** Hands a TX write to the responder (spec.onWrite). */
+  deliverWrite(peripheral: PeripheralSim, data: Uint8Array): void;
+}
+
+type Outgoing = { kind: "pdu"; pdu: Buffer } | { kind: "notify"; value: Uint8Array };
+
+export class SimLink {
+  readonly att: AttServer;
+  private fromHost: { boundary: number; data: Buffer }[] = [];
+  private outgoing: Outgoing[] = [];
+  private rx: { length: number; cid: number; data: Buffer } | undefined;
+  private writesToDeliver: Uint8Array[] = [];
+  private endReason: number | undefined;
+  private writes = 0;
+  private closed = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    readonly handle: number,
+    readonly peripheral: PeripheralSim,
+    private readonly host: LinkHost,
+  ) {
+    this.att = new AttServer(peripheral.layout, peripheral.spec.name, {
+      serverMtu: () => peripheral.spec.mtu ?? 23,
+      mtuInvalidPdu: () => peripheral.faults().mtuInvalidPdu === true,
+      onTxWrite: (data, isRequest) => this.onTxWrite(data, isRequest),
+      send: (pdu) => this.outgoing.push({ kind: "pdu", pdu }),
+    });
+    peripheral.counters.attOpcodes = [];
+    peripheral.counters.mtu = this.att.mtu;
+    this.timer = setInterval(() => this.connectionEvent(), Math.max(1, peripheral.timing().connectionIntervalMs));
+    this.timer.unref();
+  }
+
+  /** Host ACL packets buffered in the controller, not yet completed. */
+  get inFlight(): number {
+    return this.fromHost.length;
+  }
+
+  get terminating(): boolean {
+    return this.endReason !== undefined;
+  }
+
+  acceptFromHost(boundary: number, data: Buffer): void {
+    this.fromHost.push({ boundary, data: Buffer.from(data) });
+  }
+
+  enqueueNotification(value: Uint8Array): void {
+    this.outgoing.push({ kind: "notify", value });
+  }
+
+  /** Ends the link at its next connection event with this reason (0x16 local, 0x13 remote, 0x08 loss). */
+  terminate(reason: number): void {
+    if (this.endReason === undefined) this.endReason = reason;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.timer);
+  }
+
+  private connectionEvent(): void {
+    if (this.closed) return;
+    if (this.peripheral.faults().outOfRange) this.terminate(HCI_STATUS.CONN_TIMEOUT);
+    if (this.endReason !== undefined) {
+      this.host.linkLost(this, this.endReason);
+      return;
+    }
+    const ready = this.outgoing.splice(0);
+    const received = this.fromHost.splice(0);
+    for (const p of received) this.reassemble(p.boundary, p.data);
+    if (received.length > 0) this.host.toHost(numberOfCompletedPackets(this.handle, received.length));
+    for (const pdu of this.render(ready)) {
+      for (const acl of l2capToAcl(this.handle, CID_ATT, pdu, this.host.aclBufferLength)) this.host.toHost(acl);
+    }
+  }
+
+  private reassemble(boundary: number, data: Buffer): void {
+    if (boundary === ACL_CONT) {
+      if (!this.rx) return; // continuation without a start: dropped, as a controller would
+      this.rx.data = Buffer.concat([this.rx.data, data]);
+    } else {
+      if (data.length < 4) return;
+      this.rx = { length: data.readUInt16LE(0), cid: data.readUInt16LE(2), data: data.subarray(4) };
+    }
+    if (this.rx.data.length < this.rx.length) return;
+    const { cid, length } = this.rx;
+    const frame = this.rx.data.subarray(0, length);
+    this.rx = undefined;
+    if (cid === CID_ATT && this.endReason === undefined) this.onAttPdu(frame);
+    // CID 5 (LE signalling) and 6 (SMP) are ignored: noble only uses them on paths the bridge avoids.
+  }
+
+  private onAttPdu(pdu: Buffer): void {
+    const opcode = pdu[0];
+    if (opcode !== undefined) this.peripheral.counters.attOpcodes.push(opcode);
+    this.att.handle(pdu);
+    this.peripheral.counters.mtu = this.att.mtu;
+    // the responder sees the write after the ATT response is queued, so a reply never overtakes it
+    for (const data of this.writesToDeliver.splice(0)) this.host.deliverWrite(this.peripheral, data);
+  }
+
+  private onTxWrite(data: Uint8Array, isRequest: boolean): TxWriteVerdict {
+    const p = this.peripheral;
+    const f = p.faults();
+    p.counters.writes++;
+    this.writes++;
+    const lossAt = f.linkLossAfterWrites;
+    if (lossAt !== undefined && lossAt > 0 && this.writes >= lossAt) {
+      this.terminate(HCI_STATUS.CONN_TIMEOUT); // H3: the write is lost with the link
+      return { kind: "swallow" };
+    }
+    if (f.attErrorOnWrite !== undefined && f.attErrorOnWrite > 0) {
+      return isRequest ? { kind: "error", code: f.attErrorOnWrite } : { kind: "swallow" };
+    }
+    if (!f.sleeping) {
+      p.counters.writesDelivered++;
+      this.writesToDeliver.push(data);
+    }
+    return { kind: "ack" };
+  }
+
+  /** Turns queued items into ATT PDUs, applying merge/split/drop/garble and the CCCD gate. */
+  private render(ready: Outgoing[]): Buffer[] {
+    const f = this.peripheral.faults();
+    const c = this.peripheral.counters;
+    const items: Outgoing[] = [];
+    for (const item of ready) {
+      const last = items[items.length - 1];
+      if (item.kind === "notify" && f.mergeNotifications && last?.kind === "notify") {
+        last.value = Buffer.concat([last.value, item.value]);
+      } else {
+        items.push(item.kind === "notify" ? { kind: "notify", value: item.value } : item);
+      }
+    }
+    const out: Buffer[] = [];
+    for (const item of items) {
+      if (item.kind === "pdu") {
+        out.push(item.pdu);
+        continue;
+      }
+      if (!this.att.notificationsEnabled()) {
+        c.notificationsSuppressed++;
+        continue;
+      }
+      for (const pdu of this.att.notificationPdus(item.value, f.splitNotifications)) {
+        if (this.shouldDrop(f)) {
+          c.notificationsDropped++;
+          continue;
+        }
+        if (f.garbleNotifications && pdu.length > 3) pdu[pdu.length - 1] = (pdu[pdu.length - 1] ?? 0) ^ 0xff;
+        c.notificationsSent++;
+        out.push(pdu);
+      }
+    }
+    return out;
+  }
+
+  private shouldDrop(f: SimFaults): boolean {
+    const d = f.dropNotifications;
+    if (d === undefined || d <= 0) return false;
+    if (d < 1) return this.peripheral.random() < d;
+    f.dropNotifications = d - 1; // a count: consumed here so tests can watch it reach 0
+    return true;
+  }
+}
