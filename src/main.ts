@@ -1,6 +1,9 @@
 /** Dispatches a command line to its command. Returns the process exit code. */
 import { decodeCommand, type CommandResult } from "./commands/decode.js";
 import { VERSION } from "./version.js";
+import { pollCommand } from "./commands/poll.js";
+import { scanCommand } from "./commands/scan.js";
+import { runCommand } from "./commands/run.js";
 
 const HELP = `daly-bms-bridge ${VERSION} — Daly Smart BMS (BLE) → Home Assistant MQTT bridge, read-only
 
@@ -23,12 +26,21 @@ function print(r: CommandResult): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
+  const [first, ...others] = argv;
+  // no command, or flags first: `run` is the default command
+  const cmd = first === undefined || first.startsWith("--") && first !== "--help" && first !== "--version" ? "run" : first;
+  const rest = cmd === "run" && first !== "run" ? argv : others;
   if (cmd === "--help" || cmd === "-h" || cmd === "help") return print({ exitCode: 0, stdout: HELP });
   if (cmd === "--version" || cmd === "-V") return print({ exitCode: 0, stdout: VERSION + "\n" });
   switch (cmd) {
     case "decode":
       return print(decodeCommand(rest));
+    case "poll":
+      return print(await pollCommand(rest, process.env));
+    case "scan":
+      return print(await scanCommand(rest, process.env));
+    case "run":
+      return await runCommand(rest, process.env);
     default:
       return print({ exitCode: 2, stderr: `unknown command: ${cmd ?? ""}\n${HELP}` });
   }

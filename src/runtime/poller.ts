@@ -32,6 +32,9 @@ export interface PollResult {
   stats: PollStats;
 }
 
+/** A real module answers within 60–500 ms (daly-protocol.md §4.4); a wrong protocol gets silence. */
+const PROBE_TIMEOUT_MS = 1500;
+
 type Wake = "frame-done" | "timeout" | "closed" | "aborted";
 
 /** Routes a link's frames to the current waiter; one per poll, detached when the poll ends. */
@@ -154,7 +157,7 @@ function requestFrame(step: Step): RawFrame {
 async function probe(rx: Receiver, opts: PollOptions): Promise<DeviceProfile> {
   for (const c of probePlan()) {
     const seen: RawFrame[] = [];
-    const wake = await rx.exchange(c.step.bytes, opts.requestTimeoutMs, (f) => {
+    const wake = await rx.exchange(c.step.bytes, Math.min(opts.requestTimeoutMs, PROBE_TIMEOUT_MS), (f) => {
       seen.push(f);
       return classifyProbe(c, seen) === "answer";
     });

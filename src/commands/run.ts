@@ -1,0 +1,93 @@
+/**
+ * `run` (the default command): the bridge. MQTT when `mqtt.url` is set, else one snapshot JSON
+ * line per poll per BMS on stdout (logs on stderr). No BMS configured → the built-in simulator,
+ * so a new user sees it work. SIGINT/SIGTERM: abort polls, release BLE, publish offline, exit ≤ 5 s.
+ */
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import { createLogger } from "../log.js";
+import { redactedConfig } from "../config/redact.js";
+import type { Config } from "../config/schema.js";
+import { Publisher } from "../mqtt/publisher.js";
+import { Bridge } from "../runtime/bridge.js";
+import { MqttSink } from "../runtime/mqtt-sink.js";
+import { type Sink, StdoutSink } from "../runtime/sink.js";
+import type { BmsTarget } from "../runtime/supervisor.js";
+import { bridgeAvailabilityTopic } from "../ha/topics.js";
+import { PAYLOAD_OFFLINE } from "../ha/discovery.js";
+import { VERSION } from "../version.js";
+import { load, supervisorOptions, targetsFor, transportFor } from "./setup.js";
+
+export interface RunHandle {
+  bridge: Bridge;
+  stop(): Promise<void>;
+}
+
+export function sinkFor(config: Config, targets: readonly BmsTarget[], log: Logger): Sink {
+  if (!config.mqtt.url) return new StdoutSink();
+  const tls = config.mqtt.tls;
+  const pub = new Publisher({
+    url: config.mqtt.url,
+    ...(config.mqtt.username ? { username: config.mqtt.username } : {}),
+    ...(config.mqtt.password ? { password: config.mqtt.password } : {}),
+    clientId: config.mqtt.clientId || `daly-bms-bridge-${randomBytes(4).toString("hex")}`,
+    ...(tls.ca || tls.cert || tls.key || !tls.rejectUnauthorized ? { tls: { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}), rejectUnauthorized: tls.rejectUnauthorized } } : {}),
+    will: { topic: bridgeAvailabilityTopic({ baseTopic: config.mqtt.baseTopic }), payload: PAYLOAD_OFFLINE },
+  });
+  let up: boolean | undefined;
+  pub.on("connected", () => {
+    if (up !== true) log.info({ url: redactedConfig(config).mqtt.url }, "MQTT connected");
+    up = true;
+  });
+  pub.on("disconnected", (reason) => {
+    if (up !== false) log.warn({ reason }, "MQTT disconnected; reconnecting with backoff");
+    up = false;
+  });
+  return new MqttSink(pub, targets, {
+    topics: { baseTopic: config.mqtt.baseTopic, discoveryPrefix: config.mqtt.discoveryPrefix },
+    retainState: config.mqtt.retain,
+    bridgeVersion: VERSION,
+    republishDelayMs: [300, 1500],
+  }, log.child({ component: "mqtt" }));
+}
+
+/** Starts the bridge; resolves once it runs. Errors are values for the CLI (exit code + message). */
+export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, files: string[] = []): Promise<RunHandle | { exitCode: number; message: string }> {
+  const c = load(argv, env, {}, files);
+  if (!c.ok) return { exitCode: c.exitCode, message: c.message };
+  const config = c.config;
+  const log = createLogger({ level: config.log.level, format: config.log.format });
+  const radio = transportFor(config, { simulateWhenNoBms: true });
+  if ("ok" in radio) return { exitCode: radio.exitCode, message: radio.message };
+  const targets = targetsFor(config, radio.scenario);
+  if (targets.length === 0) return { exitCode: 2, message: "bms: no BMS to poll (the scenario lists none)" };
+  if (radio.simulated) log.info({ simulation: radio.simulated, bms: targets.map((t) => t.address) }, "using the simulated radio");
+  log.info({ version: VERSION, config: redactedConfig(config) }, "daly-bms-bridge starting");
+  const sink = sinkFor(config, targets, log);
+  const bridge = new Bridge({ targets, transport: radio.transport, sink, log, supervisor: supervisorOptions(config) });
+  await bridge.start();
+  let stopping: Promise<void> | undefined;
+  return {
+    bridge,
+    stop: () => (stopping ??= bridge.stop().then(() => log.info("stopped"))),
+  };
+}
+
+export async function runCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const h = await startRun(argv, env);
+  if (!("bridge" in h)) {
+    process.stderr.write(h.message + "\n");
+    return h.exitCode;
+  }
+  return await new Promise<number>((resolve) => {
+    const onSignal = (sig: NodeJS.Signals): void => {
+      process.removeListener("SIGINT", onSignal);
+      process.removeListener("SIGTERM", onSignal);
+      // a hard limit: whatever hangs, the process is gone within 5 s
+      setTimeout(() => process.exit(sig === "SIGINT" ? 130 : 143), 5000).unref();
+      void h.stop().then(() => resolve(0));
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}

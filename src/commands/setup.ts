@@ -1,0 +1,80 @@
+/**
+ * Shared wiring for the commands that touch a BMS: config → scenario (simulator) → transport →
+ * targets. Returns errors as values with the exit code to use.
+ */
+import type { Config } from "../config/schema.js";
+import { loadConfig, type LoadResult } from "../config/load.js";
+import type { FlagSpec } from "../config/flags.js";
+import { NobleTransport } from "../ble/noble-transport.js";
+import type { BleTransport } from "../ble/link.js";
+import { createSimRadio } from "../sim/radio.js";
+import { DEMO_SCENARIO, loadScenarioFile, type Scenario } from "../sim/scenario.js";
+import type { BmsTarget, SupervisorOptions } from "../runtime/supervisor.js";
+
+export type Fail = { ok: false; exitCode: number; message: string };
+
+export function load(argv: readonly string[], env: NodeJS.ProcessEnv, commandFlags: Record<string, FlagSpec> = {}, files: string[] = []): Extract<LoadResult, { ok: true }> | Fail {
+  const r = loadConfig({ argv, env, commandFlags, files });
+  if (!r.ok) return { ok: false, exitCode: 2, message: r.message };
+  return r;
+}
+
+export interface Radio {
+  transport: BleTransport;
+  scenario?: Scenario;
+  /** Why the simulator is used (for the start-up log). */
+  simulated?: string;
+}
+
+export function transportFor(config: Config, opts: { simulateWhenNoBms: boolean }): Radio | Fail {
+  const ms = (s: number): number => Math.round(s * 1000);
+  const timing = {
+    scanTimeoutMs: ms(config.ble.scanTimeout),
+    connectTimeoutMs: ms(config.ble.connectTimeout),
+    gattTimeoutMs: Math.max(ms(config.ble.requestTimeout), 2000),
+  };
+  const noBms = config.bms.length === 0 && opts.simulateWhenNoBms;
+  if (config.transport === "simulator" || noBms) {
+    let scenario = DEMO_SCENARIO;
+    if (config.simulation.scenario) {
+      const r = loadScenarioFile(config.simulation.scenario);
+      if (!r.ok) return { ok: false, exitCode: 2, message: r.message };
+      scenario = r.scenario;
+    }
+    const radio = createSimRadio(scenario, { ...timing, cancelGraceMs: 300 });
+    const why = config.transport === "simulator" ? (config.simulation.scenario ? `scenario ${config.simulation.scenario}` : "built-in demo scenario") : "no BMS configured: built-in demo scenario";
+    return { transport: radio.transport, scenario, simulated: why };
+  }
+  return {
+    transport: new NobleTransport({
+      ...timing,
+      hciDeviceId: config.ble.hciDeviceId,
+      userChannel: config.ble.userChannel,
+    }),
+  };
+}
+
+/** The configured BMS; with a scenario and no BMS in the config, every BMS of the scenario. */
+export function targetsFor(config: Config, scenario: Scenario | undefined): BmsTarget[] {
+  const interval = (s: number | undefined): number => Math.round((s ?? config.pollInterval) * 1000);
+  if (config.bms.length > 0) {
+    return config.bms.map((b) => ({
+      address: b.address,
+      ...(b.name ? { name: b.name } : {}),
+      protocol: b.protocol,
+      invertCurrent: b.invertCurrent,
+      pollIntervalMs: interval(b.pollInterval),
+    }));
+  }
+  return (scenario?.bms ?? []).map((b) => ({ address: b.address, ...(b.name ? { name: b.name } : {}), protocol: "auto" as const, invertCurrent: false, pollIntervalMs: interval(undefined) }));
+}
+
+export function supervisorOptions(config: Config): SupervisorOptions {
+  return {
+    keepConnected: config.keepConnected,
+    requestTimeoutMs: Math.round(config.ble.requestTimeout * 1000),
+    retries: config.ble.requestRetries,
+    offlineAfter: config.offlineAfterFailures,
+    maxBackoffMs: Math.max(300_000, config.pollInterval * 1000),
+  };
+}

@@ -1,0 +1,225 @@
+/**
+ * The value rules behind the config schema. Each named format validates (throwing
+ * `ConfigValueError`, which says what was expected) and, where values arrive as strings from the
+ * environment or the command line, coerces them strictly: "30s" is not 30 and "yes please" is not
+ * `true` — an unparseable string is left as is so that validation names it.
+ */
+
+export const BMS_PROTOCOLS = ["auto", "a5", "d2", "p81"] as const;
+export type BmsProtocolSetting = (typeof BMS_PROTOCOLS)[number];
+
+/** One battery, as the loaded config holds it (normalised, defaults filled in). */
+export interface BmsConfig {
+  /** Upper-case, colon-separated: `C0:D6:3C:57:2A:01`. */
+  readonly address: string;
+  /** Display name only; IDs and topics come from the address. */
+  readonly name?: string;
+  readonly protocol: BmsProtocolSetting;
+  /** Flip the sign of current_A and power_W for this BMS. */
+  readonly invertCurrent: boolean;
+  /** Seconds; overrides the global pollInterval for this BMS. */
+  readonly pollInterval?: number;
+}
+
+/**
+ * A rejected value. `subPath` locates it inside the key (`[1].address`); `text` is the sentence
+ * after "key: ", by default `expected <expected>, got <value>`.
+ */
+export class ConfigValueError extends Error {
+  readonly text: string;
+  constructor(
+    readonly expected: string,
+    readonly got: unknown,
+    readonly subPath = "",
+    text?: string,
+  ) {
+    const t = text ?? `expected ${expected}, got ${show(got)}`;
+    super(subPath ? `${subPath}: ${t}` : t);
+    this.name = "ConfigValueError";
+    this.text = t;
+  }
+}
+
+/**
+ * `mqtt://user:secret@host:1883` → `mqtt://user:***@host:1883`. The user name stays (it helps
+ * support and is not a secret); anything else is returned unchanged. Works on strings that are
+ * not valid URLs too, and takes a password containing a raw "@" up to the last "@" of the authority.
+ */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@]*):[^/]*@/i, "$1:***@");
+}
+
+/** A short, single-line rendering of a value for messages. */
+export function show(v: unknown): string {
+  if (v === undefined) return "nothing";
+  if (typeof v === "string") return JSON.stringify(v);
+  try {
+    const s = JSON.stringify(v);
+    return s.length > 80 ? s.slice(0, 77) + "..." : s;
+  } catch {
+    return String(v);
+  }
+}
+
+/** What a schema leaf may carry besides convict's own fields. */
+export interface LeafBounds {
+  readonly min?: number;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+const NUMBER_RE = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i;
+
+function coerceNumber(s: string): unknown {
+  const t = s.trim();
+  return NUMBER_RE.test(t) ? Number(t) : s;
+}
+
+const TRUE_WORDS = new Set(["true", "1", "yes", "on"]);
+const FALSE_WORDS = new Set(["false", "0", "no", "off"]);
+
+function coerceBoolean(s: string): unknown {
+  const t = s.trim().toLowerCase();
+  if (TRUE_WORDS.has(t)) return true;
+  if (FALSE_WORDS.has(t)) return false;
+  return s;
+}
+
+function checkNumber(v: unknown, bounds: LeafBounds, integer: boolean, unit = ""): number {
+  const min = bounds.min ?? Number.NEGATIVE_INFINITY;
+  const what = `${integer ? "an integer" : "a number"}${Number.isFinite(min) ? ` ≥ ${min}` : ""}${unit}`;
+  if (typeof v !== "number" || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min) {
+    throw new ConfigValueError(what, v);
+  }
+  return v;
+}
+
+// Six hex pairs, separated consistently by ":" or "-", or not at all (\1 repeats the separator).
+const MAC_RE = /^[0-9a-f]{2}([:-]?)(?:[0-9a-f]{2}\1){4}[0-9a-f]{2}$/i;
+
+/** `aa-bb-cc-dd-ee-ff`, `aabbccddeeff`, … → `AA:BB:CC:DD:EE:FF`; undefined if not a MAC. */
+export function normaliseMac(s: string): string | undefined {
+  const t = s.trim();
+  if (!MAC_RE.test(t)) return undefined;
+  return (t.replace(/[:-]/g, "").toUpperCase().match(/../g) ?? []).join(":");
+}
+
+const BMS_KEYS = ["address", "name", "protocol", "invertCurrent", "pollInterval"] as const;
+const BMS_LIST_EXPECTED =
+  "a list of BMS entries {address, name?, protocol?, invertCurrent?, pollInterval?} (JSON array) or comma-separated MAC addresses";
+
+function parseBmsItem(item: unknown, at: string): BmsConfig {
+  if (typeof item !== "string" && !isRecord(item)) {
+    throw new ConfigValueError("a MAC address or an object {address, name?, protocol?, invertCurrent?, pollInterval?}", item, at);
+  }
+  const raw: Record<string, unknown> = typeof item === "string" ? { address: item } : item;
+  for (const k of Object.keys(raw)) {
+    if (!(BMS_KEYS as readonly string[]).includes(k)) {
+      throw new ConfigValueError(BMS_KEYS.join(", "), k, `${at}.${k}`, `unknown key (expected one of: ${BMS_KEYS.join(", ")})`);
+    }
+  }
+  const address = typeof raw.address === "string" ? normaliseMac(raw.address) : undefined;
+  if (address === undefined) throw new ConfigValueError("a MAC address like AA:BB:CC:DD:EE:FF", raw.address, `${at}.address`);
+  const out: { -readonly [K in keyof BmsConfig]: BmsConfig[K] } = { address, protocol: "auto", invertCurrent: false };
+  if (raw.name !== undefined) {
+    if (typeof raw.name !== "string" || raw.name.trim() === "") throw new ConfigValueError("a non-empty string", raw.name, `${at}.name`);
+    out.name = raw.name.trim();
+  }
+  if (raw.protocol !== undefined) {
+    const p = BMS_PROTOCOLS.find((x) => x === raw.protocol);
+    if (p === undefined) throw new ConfigValueError(`one of ${BMS_PROTOCOLS.map((x) => `"${x}"`).join(", ")}`, raw.protocol, `${at}.protocol`);
+    out.protocol = p;
+  }
+  if (raw.invertCurrent !== undefined) {
+    if (typeof raw.invertCurrent !== "boolean") throw new ConfigValueError("true or false", raw.invertCurrent, `${at}.invertCurrent`);
+    out.invertCurrent = raw.invertCurrent;
+  }
+  if (raw.pollInterval !== undefined) {
+    try {
+      out.pollInterval = checkNumber(raw.pollInterval, { min: 1 }, false, " (seconds)");
+    } catch (e) {
+      if (e instanceof ConfigValueError) throw new ConfigValueError(e.expected, e.got, `${at}.pollInterval`);
+      throw e;
+    }
+  }
+  return out;
+}
+
+/** Validates and normalises a `bms` value; throws ConfigValueError naming the item (`[1].address`). */
+export function parseBmsList(v: unknown): BmsConfig[] {
+  if (!Array.isArray(v)) throw new ConfigValueError(BMS_LIST_EXPECTED, v);
+  const list = v.map((item: unknown, i) => parseBmsItem(item, `[${i}]`));
+  list.forEach((b, i) => {
+    const first = list.findIndex((o) => o.address === b.address);
+    if (first !== i) throw new ConfigValueError(`each address once (also in [${first}])`, b.address, `[${i}].address`);
+  });
+  return list;
+}
+
+/** `DALY_BMS` / `--address`: a JSON array, or comma-separated MAC addresses. */
+function coerceBmsList(s: string): unknown {
+  const t = s.trim();
+  if (t.startsWith("[")) {
+    try {
+      return JSON.parse(t) as unknown;
+    } catch {
+      return s;
+    }
+  }
+  return t === "" ? [] : t.split(",").map((x) => x.trim());
+}
+
+const MQTT_PROTOCOLS = ["mqtt:", "mqtts:", "ws:", "wss:"];
+
+function checkMqttUrl(v: unknown): void {
+  const expected = 'an mqtt://, mqtts://, ws:// or wss:// URL with a host, or "" for no MQTT';
+  if (typeof v !== "string") throw new ConfigValueError(expected, v);
+  if (v === "") return;
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  // The value may carry a password: never echo it.
+  if (!url || !MQTT_PROTOCOLS.includes(url.protocol) || url.hostname === "") throw new ConfigValueError(expected, redactUrl(v));
+}
+
+function checkTopic(v: unknown): void {
+  const expected = 'a topic without "+", "#", empty levels or a leading "$"';
+  if (typeof v !== "string" || v === "" || v.startsWith("$") || /[+#\u0000]/.test(v) || v.split("/").includes("")) {
+    throw new ConfigValueError(expected, v);
+  }
+}
+
+export interface NamedFormat {
+  validate(v: unknown, bounds: LeafBounds): void;
+  coerce?(s: string): unknown;
+}
+
+/** Registered with convict under these names; load.ts runs the same validators to word errors. */
+export const FORMATS: Readonly<Record<string, NamedFormat>> = {
+  "daly-string": {
+    validate: (v) => {
+      if (typeof v !== "string") throw new ConfigValueError("a string", v);
+    },
+  },
+  "daly-int": { validate: (v, b) => void checkNumber(v, b, true), coerce: coerceNumber },
+  "daly-seconds": { validate: (v, b) => void checkNumber(v, b, false, " (seconds)"), coerce: coerceNumber },
+  "daly-bool": {
+    validate: (v) => {
+      if (typeof v !== "boolean") throw new ConfigValueError("true or false", v);
+    },
+    coerce: coerceBoolean,
+  },
+  "daly-bms-list": { validate: (v) => void parseBmsList(v), coerce: coerceBmsList },
+  "mqtt-url": { validate: checkMqttUrl },
+  "mqtt-topic": { validate: checkTopic },
+};
+
+/** Validates a value against an enumeration leaf (`format: [...]`). */
+export function checkOneOf(v: unknown, values: readonly unknown[]): void {
+  if (!values.includes(v)) throw new ConfigValueError(`one of ${values.map((x) => show(x)).join(", ")}`, v);
+}

@@ -1,0 +1,182 @@
+/**
+ * The one config schema (style.md §2(c) "Config"): every key's doc, format, default, `DALY_…`
+ * environment variable, command-line flag (`arg`) and `sensitive` mark live here and nowhere
+ * else. The env/flag tables, the strict validation, the README table (docs.ts) and redaction
+ * (redact.ts) are all read from it.
+ *
+ * Keys are camelCase, in files and in dotted paths alike (`mqtt.baseTopic`, `bms[0].invertCurrent`),
+ * matching the contract's `invertCurrent`. `Config` is written out explicitly and kept in sync by
+ * `satisfies convict.Schema<Config>` (keys and default types) and a unit test comparing key trees.
+ */
+import convict from "convict";
+import { BMS_PROTOCOLS, FORMATS, type BmsConfig, type BmsProtocolSetting, type LeafBounds } from "./formats.js";
+
+export { BMS_PROTOCOLS, type BmsConfig, type BmsProtocolSetting };
+
+export const TRANSPORTS = ["noble", "simulator"] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ["auto", "json", "pretty"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+export interface Config {
+  readonly bms: readonly BmsConfig[];
+  readonly transport: Transport;
+  readonly simulation: { readonly scenario: string };
+  readonly ble: {
+    readonly hciDeviceId: number;
+    readonly userChannel: boolean;
+    readonly scanTimeout: number;
+    readonly connectTimeout: number;
+    readonly requestTimeout: number;
+    readonly requestRetries: number;
+  };
+  readonly pollInterval: number;
+  readonly keepConnected: boolean;
+  readonly offlineAfterFailures: number;
+  readonly mqtt: {
+    readonly url: string;
+    readonly username: string;
+    readonly password: string;
+    readonly clientId: string;
+    readonly tls: { readonly ca: string; readonly cert: string; readonly key: string; readonly rejectUnauthorized: boolean };
+    readonly baseTopic: string;
+    readonly discoveryPrefix: string;
+    readonly retain: boolean;
+  };
+  readonly log: { readonly level: LogLevel; readonly format: LogFormat };
+  readonly stateDir: string;
+}
+
+/** Dotted path of every leaf (`bms` is one leaf: the whole list). */
+type Leaves<T, P extends string = ""> = {
+  [K in keyof T & string]: T[K] extends readonly unknown[]
+    ? `${P}${K}`
+    : T[K] extends object
+      ? Leaves<T[K], `${P}${K}.`>
+      : `${P}${K}`;
+}[keyof T & string];
+export type ConfigKey = Leaves<Config>;
+
+const str = (doc: string, env: string, extra: { arg?: string; sensitive?: boolean } = {}) =>
+  ({ doc, format: "daly-string", default: "", env, ...extra }) as const;
+
+export const schema = {
+  bms: {
+    doc:
+      "The batteries to poll: a list of {address, name?, protocol? (auto|a5|d2|p81, default auto), invertCurrent? (default false), pollInterval? (seconds)}. " +
+      "Env/flag: a JSON array, or comma-separated MAC addresses (a listed address keeps its settings from lower layers). " +
+      "Empty with a simulation scenario: every BMS of the scenario.",
+    format: "daly-bms-list",
+    default: [] as BmsConfig[],
+    env: "DALY_BMS",
+    arg: "address",
+  },
+  transport: {
+    doc: 'How to reach the BMS: "noble" (Bluetooth) or "simulator". --simulate, --sim-scenario and a simulation.scenario set without an explicit transport select "simulator".',
+    format: [...TRANSPORTS],
+    default: "noble" as Transport,
+    env: "DALY_TRANSPORT",
+  },
+  simulation: {
+    scenario: str("Scenario file for the simulator; empty = the built-in demo scenario.", "DALY_SIM_SCENARIO", { arg: "sim-scenario" }),
+  },
+  ble: {
+    hciDeviceId: { doc: "HCI adapter number (hci0 = 0).", format: "daly-int", min: 0, default: 0, env: "DALY_HCI_DEVICE", arg: "hci-device" },
+    userChannel: { doc: "Open the adapter as an HCI user channel (needs bluetoothd stopped for it and NET_ADMIN).", format: "daly-bool", default: false, env: "DALY_HCI_USER_CHANNEL" },
+    scanTimeout: { doc: "Seconds to look for a BMS before giving up on this attempt.", format: "daly-seconds", min: 1, default: 10, env: "DALY_BLE_SCAN_TIMEOUT" },
+    connectTimeout: { doc: "Seconds allowed for connecting and GATT discovery.", format: "daly-seconds", min: 1, default: 15, env: "DALY_BLE_CONNECT_TIMEOUT" },
+    requestTimeout: { doc: "Seconds to wait for the reply to one request.", format: "daly-seconds", min: 0.1, default: 3, env: "DALY_BLE_REQUEST_TIMEOUT" },
+    requestRetries: { doc: "Extra attempts for a request that got no valid reply.", format: "daly-int", min: 0, default: 2, env: "DALY_BLE_REQUEST_RETRIES" },
+  },
+  pollInterval: { doc: "Seconds between polls of each BMS.", format: "daly-seconds", min: 1, default: 30, env: "DALY_POLL_INTERVAL", arg: "poll-interval" },
+  keepConnected: {
+    doc: "Keep the BLE link open between polls. Off by default: the link is released so the phone app can connect.",
+    format: "daly-bool",
+    default: false,
+    env: "DALY_KEEP_CONNECTED",
+    arg: "keep-connected",
+  },
+  offlineAfterFailures: { doc: "Consecutive failed polls after which a BMS is published offline.", format: "daly-int", min: 1, default: 3, env: "DALY_OFFLINE_AFTER_FAILURES" },
+  mqtt: {
+    url: { doc: 'Broker URL (mqtt://, mqtts://, ws://, wss://). Empty: no MQTT, snapshots are printed to stdout as JSON lines.', format: "mqtt-url", default: "", env: "DALY_MQTT_URL", arg: "mqtt-url" },
+    username: str("Broker user name.", "DALY_MQTT_USERNAME"),
+    password: str("Broker password.", "DALY_MQTT_PASSWORD", { sensitive: true }),
+    clientId: str('MQTT client id; empty = "daly-bms-bridge-" + 8 random hex digits, chosen at load.', "DALY_MQTT_CLIENT_ID"),
+    tls: {
+      ca: str("CA certificate file (PEM) for mqtts/wss.", "DALY_MQTT_TLS_CA"),
+      cert: str("Client certificate file (PEM); needs mqtt.tls.key.", "DALY_MQTT_TLS_CERT"),
+      key: str("Client private key file (PEM); needs mqtt.tls.cert.", "DALY_MQTT_TLS_KEY"),
+      rejectUnauthorized: { doc: "Verify the broker's certificate.", format: "daly-bool", default: true, env: "DALY_MQTT_TLS_REJECT_UNAUTHORIZED" },
+    },
+    baseTopic: { doc: "Root of the bridge's topics.", format: "mqtt-topic", default: "daly_bms", env: "DALY_MQTT_BASE_TOPIC" },
+    discoveryPrefix: { doc: "Home Assistant discovery prefix.", format: "mqtt-topic", default: "homeassistant", env: "DALY_MQTT_DISCOVERY_PREFIX" },
+    retain: { doc: "Publish state messages retained.", format: "daly-bool", default: true, env: "DALY_MQTT_RETAIN" },
+  },
+  log: {
+    level: { doc: "Least severe level logged.", format: [...LOG_LEVELS], default: "info" as LogLevel, env: "DALY_LOG_LEVEL", arg: "log-level" },
+    format: { doc: "Log output on stderr; auto = pretty when stderr is a terminal, else JSON lines.", format: [...LOG_FORMATS], default: "auto" as LogFormat, env: "DALY_LOG_FORMAT" },
+  },
+  stateDir: str("Directory for state kept between runs; empty = the platform default.", "DALY_STATE_DIR", { arg: "state-dir" }),
+} satisfies convict.Schema<Config>;
+
+/** A schema leaf as the walkers see it. */
+export interface LeafSpec extends LeafBounds {
+  readonly doc: string;
+  readonly format: string | readonly string[];
+  readonly default: unknown;
+  readonly env: string;
+  readonly arg?: string;
+  readonly sensitive?: boolean;
+}
+
+export function isLeaf(node: object): node is LeafSpec {
+  return "default" in node;
+}
+
+/** Every leaf with its dotted path, in schema order. */
+export function schemaLeaves(): Array<{ path: ConfigKey; spec: LeafSpec }> {
+  const out: Array<{ path: ConfigKey; spec: LeafSpec }> = [];
+  const walk = (node: object, prefix: string): void => {
+    for (const [k, child] of Object.entries(node)) {
+      if (typeof child !== "object" || child === null) continue;
+      // The walk follows the schema, whose paths are exactly ConfigKey (checked by a unit test).
+      if (isLeaf(child)) out.push({ path: (prefix + k) as ConfigKey, spec: child });
+      else walk(child, `${prefix}${k}.`);
+    }
+  };
+  walk(schema, "");
+  return out;
+}
+
+let registered = false;
+
+/**
+ * A fresh convict instance over the schema, with defaults only: it reads neither process.env nor
+ * process.argv (load.ts applies files, env and flags itself, in contract order).
+ */
+export function newConvict(): convict.Config<Config> {
+  if (!registered) {
+    for (const [name, f] of Object.entries(FORMATS)) {
+      convict.addFormat({
+        name,
+        validate: (v: unknown, item: convict.SchemaObj) => f.validate(v, { min: typeof item.min === "number" ? item.min : undefined }),
+        ...(f.coerce ? { coerce: f.coerce } : {}),
+      });
+    }
+    registered = true;
+  }
+  return convict<Config>(schema, { env: {}, args: [] });
+}
+
+/** Flags that are not the value of one key; load.ts handles them, docs.ts lists them. */
+export const EXTRA_FLAGS = {
+  config: {
+    kind: "value",
+    repeatable: true,
+    env: "DALY_CONFIG",
+    doc: "Config file, JSON (.json) or YAML (otherwise); may be repeated, later files win. --config replaces DALY_CONFIG.",
+  },
+  simulate: { kind: "boolean", env: "", sets: "transport", doc: 'Sets transport to "simulator" (the built-in demo scenario unless simulation.scenario is set).' },
+} as const;

@@ -1,0 +1,17 @@
+/**
+ * Pure retry timing. While a BMS has failed fewer times than the offline threshold, polls keep the
+ * normal interval (so "offline after N polls" means N intervals); after that the delay doubles per
+ * failure up to maxMs, with ±20 % jitter so several BMS on one adapter do not retry in lockstep.
+ */
+export interface BackoffPolicy {
+  intervalMs: number;
+  offlineAfter: number;
+  maxMs: number;
+}
+
+export function nextDelayMs(failures: number, p: BackoffPolicy, random: () => number = Math.random): number {
+  if (failures < p.offlineAfter) return p.intervalMs;
+  const exp = Math.min(p.maxMs, p.intervalMs * 2 ** (failures - p.offlineAfter + 1));
+  const base = Math.max(p.intervalMs, exp);
+  return Math.round(base * (0.8 + 0.4 * random()));
+}

@@ -1,0 +1,21 @@
+/** Where snapshots and availability go: MQTT/Home Assistant, or stdout (daly_bms_bt's behaviour). */
+import type { Snapshot } from "../bms/snapshot.js";
+import type { BmsTarget } from "./supervisor.js";
+
+export interface Sink {
+  start(): Promise<void>;
+  snapshot(target: BmsTarget, snapshot: Snapshot): Promise<void>;
+  availability(target: BmsTarget, online: boolean): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** No MQTT configured: one snapshot JSON line per poll per BMS on stdout; logs go to stderr. */
+export class StdoutSink implements Sink {
+  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
+  async start(): Promise<void> {}
+  async snapshot(target: BmsTarget, s: Snapshot): Promise<void> {
+    this.out.write(JSON.stringify({ address: target.address, ...(target.name ? { name: target.name } : {}), ...s }) + "\n");
+  }
+  async availability(): Promise<void> {}
+  async stop(): Promise<void> {}
+}

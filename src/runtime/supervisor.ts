@@ -1,0 +1,118 @@
+/**
+ * One supervisor per BMS: polls on its schedule through the shared adapter queue, keeps or releases
+ * the link between polls, remembers the probed protocol, backs off after failures, and reports
+ * what happened as typed events. Stops promptly on abort (the poll in flight is aborted and the
+ * link released).
+ */
+import { EventEmitter } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { BleLink, BleTransport } from "../ble/link.js";
+import type { DeviceProfile } from "../daly/plan.js";
+import type { Snapshot } from "../bms/snapshot.js";
+import { applyCurrentSign } from "../bms/invert.js";
+import type { AdapterQueue } from "./adapter-queue.js";
+import { nextDelayMs } from "./backoff.js";
+import { pollOnce, type PollStats } from "./poller.js";
+
+export interface BmsTarget {
+  address: string;
+  name?: string;
+  protocol: "auto" | "a5" | "d2" | "p81";
+  invertCurrent: boolean;
+  pollIntervalMs: number;
+}
+
+export interface SupervisorOptions {
+  keepConnected: boolean;
+  requestTimeoutMs: number;
+  retries: number;
+  offlineAfter: number;
+  maxBackoffMs: number;
+}
+
+export interface SupervisorEvents {
+  snapshot: [snapshot: Snapshot, stats: PollStats & { durationMs: number }];
+  failure: [error: Error, consecutive: number];
+  /** Fires on a change only: true after a successful poll, false after offlineAfter failures. */
+  availability: [online: boolean];
+}
+
+export class Supervisor extends EventEmitter<SupervisorEvents> {
+  private profile: DeviceProfile | undefined;
+  private link: BleLink | undefined;
+  private failures = 0;
+  private online: boolean | undefined;
+  /** Version strings are read once per connect; later snapshots repeat them (HA text sensors). */
+  private sticky: Pick<Snapshot, "firmware_version" | "hardware_version"> = {};
+  private stopped: Promise<void> | undefined;
+  polls = 0;
+
+  constructor(
+    readonly target: BmsTarget,
+    private readonly transport: BleTransport,
+    private readonly queue: AdapterQueue,
+    private readonly opts: SupervisorOptions,
+  ) {
+    super();
+    if (target.protocol !== "auto") this.profile = { protocol: target.protocol, wantVersion: true };
+  }
+
+  get isOnline(): boolean {
+    return this.online === true;
+  }
+
+  start(signal: AbortSignal): Promise<void> {
+    this.stopped ??= this.loop(signal);
+    return this.stopped;
+  }
+
+  private async loop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await this.queue.run(() => this.pollCycle(signal));
+      if (signal.aborted) break;
+      const delay = nextDelayMs(this.failures, { intervalMs: this.target.pollIntervalMs, offlineAfter: this.opts.offlineAfter, maxMs: this.opts.maxBackoffMs });
+      await sleep(delay, undefined, { signal }).catch(() => undefined);
+    }
+    await this.release();
+  }
+
+  /** One poll; never throws (failures become events). */
+  async pollCycle(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return;
+    const t0 = performance.now();
+    try {
+      if (!this.link?.isOpen) {
+        this.link = await this.transport.open({ address: this.target.address }, signal);
+        if (this.profile) this.profile = { ...this.profile, wantVersion: true };
+      }
+      const r = await pollOnce(this.link, this.profile, { requestTimeoutMs: this.opts.requestTimeoutMs, retries: this.opts.retries, ...(signal ? { signal } : {}) });
+      this.profile = r.profile;
+      this.polls += 1;
+      if (r.snapshot.firmware_version) this.sticky.firmware_version = r.snapshot.firmware_version;
+      if (r.snapshot.hardware_version) this.sticky.hardware_version = r.snapshot.hardware_version;
+      const snap = applyCurrentSign({ ...this.sticky, ...r.snapshot }, this.target.invertCurrent);
+      this.failures = 0;
+      if (!this.opts.keepConnected) await this.release();
+      this.emit("snapshot", snap, { ...r.stats, durationMs: performance.now() - t0 });
+      this.setOnline(true);
+    } catch (e) {
+      await this.release();
+      if (signal?.aborted) return;
+      this.failures += 1;
+      this.emit("failure", e instanceof Error ? e : new Error(String(e)), this.failures);
+      if (this.failures >= this.opts.offlineAfter) this.setOnline(false);
+    }
+  }
+
+  private setOnline(v: boolean): void {
+    if (this.online === v) return;
+    this.online = v;
+    this.emit("availability", v);
+  }
+
+  private async release(): Promise<void> {
+    const l = this.link;
+    this.link = undefined;
+    if (l) await l.close();
+  }
+}
