@@ -16,10 +16,12 @@ import type { BmsTarget } from "../runtime/supervisor.js";
 import { bridgeAvailabilityTopic } from "../ha/topics.js";
 import { PAYLOAD_OFFLINE } from "../ha/discovery.js";
 import { VERSION } from "../version.js";
-import { load, supervisorOptions, targetsFor, transportFor } from "./setup.js";
+import { load, type Radio, supervisorOptions, targetsFor, transportFor } from "./setup.js";
 
 export interface RunHandle {
   bridge: Bridge;
+  radio: Radio;
+  sink: Sink;
   stop(): Promise<void>;
 }
 
@@ -69,7 +71,13 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
   let stopping: Promise<void> | undefined;
   return {
     bridge,
-    stop: () => (stopping ??= bridge.stop().then(() => log.info("stopped"))),
+    radio,
+    sink,
+    stop: () =>
+      (stopping ??= bridge.stop().then(() => {
+        radio.sim?.controller.stop();
+        log.info("stopped");
+      })),
   };
 }
 

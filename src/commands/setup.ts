@@ -7,7 +7,7 @@ import { loadConfig, type LoadResult } from "../config/load.js";
 import type { FlagSpec } from "../config/flags.js";
 import { NobleTransport } from "../ble/noble-transport.js";
 import type { BleTransport } from "../ble/link.js";
-import { createSimRadio } from "../sim/radio.js";
+import { createSimRadio, type SimRadio } from "../sim/radio.js";
 import { DEMO_SCENARIO, loadScenarioFile, type Scenario } from "../sim/scenario.js";
 import type { BmsTarget, SupervisorOptions } from "../runtime/supervisor.js";
 
@@ -21,6 +21,8 @@ export function load(argv: readonly string[], env: NodeJS.ProcessEnv, commandFla
 
 export interface Radio {
   transport: BleTransport;
+  /** The simulated radio, when used (tests and the soak drive its faults). */
+  sim?: SimRadio;
   scenario?: Scenario;
   /** Why the simulator is used (for the start-up log). */
   simulated?: string;
@@ -43,7 +45,7 @@ export function transportFor(config: Config, opts: { simulateWhenNoBms: boolean 
     }
     const radio = createSimRadio(scenario, { ...timing, cancelGraceMs: 300 });
     const why = config.transport === "simulator" ? (config.simulation.scenario ? `scenario ${config.simulation.scenario}` : "built-in demo scenario") : "no BMS configured: built-in demo scenario";
-    return { transport: radio.transport, scenario, simulated: why };
+    return { transport: radio.transport, scenario, simulated: why, sim: radio };
   }
   return {
     transport: new NobleTransport({

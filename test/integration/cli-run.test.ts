@@ -1,0 +1,83 @@
+/** The bridge as a process: stdout mode, SIGTERM → offline and exit, config errors → exit 2. */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { createInterface } from "node:readline";
+import { CLI } from "../helpers/paths.js";
+import { startBroker, type Broker } from "../helpers/broker.js";
+import { Watcher } from "../helpers/mqtt-watch.js";
+import { FAST_ENV, FAST_FLAGS, PACK, scenarioFile } from "../helpers/bridge-run.js";
+
+const A = "C0:D6:3C:57:2A:01";
+const ID_A = "daly_bms_c0d63c572a01";
+const ENV = { PATH: process.env.PATH ?? "", ...FAST_ENV };
+
+let broker: Broker;
+before(async () => {
+  broker = await startBroker();
+});
+after(async () => {
+  await broker.stop();
+});
+
+describe("daly-bms-bridge run (process)", () => {
+  it("without MQTT prints one snapshot JSON line per poll on stdout, logs on stderr", async () => {
+    const file = scenarioFile([{ ...PACK, address: A, protocol: "p81" }]);
+    const p = spawn(process.execPath, [CLI, "run", ...FAST_FLAGS, "--sim-scenario", file], { env: ENV, stdio: ["ignore", "pipe", "pipe"] });
+    const lines = createInterface({ input: p.stdout });
+    const first = await new Promise<string>((resolve) => lines.once("line", resolve));
+    const snap = JSON.parse(first) as Record<string, unknown>;
+    assert.equal(snap.address, A);
+    for (const [k, v] of Object.entries(PACK)) assert.deepEqual(snap[k], v, k);
+    const exited = new Promise<number | null>((r) => p.once("exit", (code) => r(code)));
+    p.kill("SIGINT");
+    assert.equal(await exited, 0);
+  });
+
+  it("SIGTERM: publishes offline for the BMS and the bridge, then exits 0 within 5 s", async () => {
+    const file = scenarioFile([{ ...PACK, address: A, protocol: "d2" }]);
+    const w = await Watcher.connect(broker.url);
+    const p = spawn(process.execPath, [CLI, ...FAST_FLAGS, "--sim-scenario", file, "--mqtt-url", broker.url], { env: ENV, stdio: "ignore" });
+    try {
+      await w.waitFor(w.topic(`daly_bms/${ID_A}/availability`, "online"), "online");
+      const t0 = w.messages.length;
+      const exited = new Promise<number | null>((r) => p.once("exit", (code) => r(code)));
+      const sent = Date.now();
+      p.kill("SIGTERM");
+      assert.equal(await exited, 0);
+      assert.ok(Date.now() - sent < 5000, "exit within 5 s");
+      await w.waitFor(w.topic(`daly_bms/${ID_A}/availability`, "offline"), "BMS offline", 2000, t0);
+      await w.waitFor(w.topic("daly_bms/bridge/availability", "offline"), "bridge offline", 2000, t0);
+    } finally {
+      p.kill("SIGKILL");
+      await w.close();
+    }
+  });
+
+  it("a killed bridge is announced offline by its last will", async () => {
+    const file = scenarioFile([{ ...PACK, address: A, protocol: "d2" }]);
+    const w = await Watcher.connect(broker.url);
+    const p = spawn(process.execPath, [CLI, ...FAST_FLAGS, "--sim-scenario", file, "--mqtt-url", broker.url], { env: ENV, stdio: "ignore" });
+    await w.waitFor(w.topic("daly_bms/bridge/availability", "online"), "bridge online");
+    const t0 = w.messages.length;
+    p.kill("SIGKILL");
+    await w.waitFor(w.topic("daly_bms/bridge/availability", "offline"), "last will", 10000, t0);
+    await w.close();
+  });
+
+  it("invalid configuration exits 2 and names the key", () => {
+    const cases: Array<[string[], Record<string, string>, RegExp]> = [
+      [["--poll-interval", "0"], {}, /pollInterval/],
+      [["--log-level", "loud"], {}, /log\.level/],
+      [["--address", "zz:zz"], {}, /bms/],
+      [["--bogus"], {}, /bogus/],
+      [[], { DALY_MQTT_URL: "http://x" }, /mqtt\.url/],
+      [["--sim-scenario", "/nonexistent/scn.json"], {}, /scenario|nonexistent/],
+    ];
+    for (const [args, env, re] of cases) {
+      const r = spawnSync(process.execPath, [CLI, "run", ...args], { env: { PATH: ENV.PATH, ...env }, encoding: "utf8", timeout: 10000 });
+      assert.equal(r.status, 2, `${args.join(" ")} ${JSON.stringify(env)}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+    }
+  });
+});
