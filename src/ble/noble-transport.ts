@@ -37,6 +37,8 @@ export class NobleTransport implements BleTransport {
   private readonly links = new Set<NobleLink>();
   /** Number of times the watchdog recreated noble (for logs and tests). */
   restarts = 0;
+  /** Every peripheral object this instance touched, for the listener-leak diagnostics. */
+  private readonly touched = new Set<PeripheralLike>();
 
   constructor(private readonly opts: NobleTransportOptions) {
     this.kind = opts.kind ?? "noble";
@@ -140,6 +142,7 @@ export class NobleTransport implements BleTransport {
   private async connect(target: LinkTarget): Promise<NobleLink> {
     const noble = await this.adapter();
     const p = await this.find(noble, target.address);
+    this.touched.add(p);
     try {
       await step<void>(p, "connect", this.opts.connectTimeoutMs, (done) => p.connect((err) => done(err)));
     } catch (e) {
@@ -201,9 +204,22 @@ export class NobleTransport implements BleTransport {
     // the connect queue or GATT queue of this noble instance may be wedged for good (H5, H6a)
     const old = this.noble;
     this.noble = undefined;
+    this.touched.clear();
     this.stuck = 0;
     this.restarts += 1;
     await shutdown(old).catch(() => undefined);
+  }
+
+  /**
+   * Listener counts on noble's objects (noble leaks one per hung operation, ble-noble.md §5): the
+   * soak and the tests check that they stay flat.
+   */
+  diagnostics(): { nobleListeners: number; peripheralListeners: number; openLinks: number } {
+    const n = this.noble;
+    const nobleListeners = n ? n.listenerCount("discover") + n.listenerCount("stateChange") : 0;
+    let peripheralListeners = 0;
+    for (const p of this.touched) peripheralListeners += p.listenerCount("connect") + p.listenerCount("disconnect");
+    return { nobleListeners, peripheralListeners, openLinks: this.links.size };
   }
 
   async shutdown(): Promise<void> {
