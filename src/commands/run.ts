@@ -16,6 +16,7 @@ import type { BmsTarget } from "../runtime/supervisor.js";
 import { bridgeAvailabilityTopic } from "../ha/topics.js";
 import { PAYLOAD_OFFLINE } from "../ha/discovery.js";
 import { VERSION } from "../version.js";
+import { addonLayer, type AddonLayer } from "../addon/supervisor.js";
 import { load, type Radio, supervisorOptions, targetsFor, transportFor } from "./setup.js";
 
 export interface RunHandle {
@@ -55,13 +56,23 @@ export function sinkFor(config: Config, targets: readonly BmsTarget[], log: Logg
 
 /** Starts the bridge; resolves once it runs. Errors are values for the CLI (exit code + message). */
 export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, files: string[] = []): Promise<RunHandle | { exitCode: number; message: string }> {
-  const c = load(argv, env, {}, files);
+  // add-on mode (contract §6): options and the Supervisor's broker become the lowest config layer
+  let addon: AddonLayer | undefined;
+  if (env.SUPERVISOR_TOKEN) {
+    const a = await addonLayer(env);
+    if ("error" in a) return { exitCode: 1, message: a.error };
+    addon = a;
+  }
+  const c = load(argv, env, {}, addon ? [addon.file, ...files] : files);
   if (!c.ok) return { exitCode: c.exitCode, message: c.message };
   const config = c.config;
   const log = createLogger({ level: config.log.level, format: config.log.format });
-  const radio = transportFor(config, { simulateWhenNoBms: true });
+  if (addon) log.info({ broker: addon.broker, ...(addon.unknownOptions.length ? { ignoredOptions: addon.unknownOptions } : {}) }, "running as a Home Assistant add-on");
+  // an add-on must never fill Home Assistant with demo batteries: there, no BMS is an error
+  const radio = transportFor(config, { simulateWhenNoBms: !addon });
   if ("ok" in radio) return { exitCode: radio.exitCode, message: radio.message };
   const targets = targetsFor(config, radio.scenario);
+  if (targets.length === 0 && addon) return { exitCode: 2, message: "bms: add at least one BMS address in the add-on configuration" };
   if (targets.length === 0) return { exitCode: 2, message: "bms: no BMS to poll (the scenario lists none)" };
   if (radio.simulated) log.info({ simulation: radio.simulated, bms: targets.map((t) => t.address) }, "using the simulated radio");
   log.info({ version: VERSION, config: redactedConfig(config) }, "daly-bms-bridge starting");

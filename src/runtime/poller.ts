@@ -123,7 +123,10 @@ async function runStep(rx: Receiver, step: Step, col: Collector, opts: PollOptio
   if (e === "skip") return true;
   const needed = e.family === "a5" ? e.frames : 1;
   const got = new Map<string, RawFrame>();
-  for (let attempt = 0; attempt <= opts.retries; attempt++) {
+  // optional steps (versions, MOS block) get one try: a module that never answers them must not
+  // cost retries × timeout on every poll
+  const tries = step.optional ? 0 : opts.retries;
+  for (let attempt = 0; attempt <= tries; attempt++) {
     if (attempt > 0) rx.stats.retries += 1;
     const wake = await rx.exchange(step.bytes, opts.requestTimeoutMs, (f) => {
       if (!answers(e, f)) return false; // stale extra frames, other commands, echoes

@@ -82,8 +82,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const t0 = performance.now();
     try {
       if (!this.link?.isOpen) {
+        // versions are read once (probe or first poll), not on every connect: with the link
+        // released between polls that would cost 1–2 requests per cycle (bench)
         this.link = await this.transport.open({ address: this.target.address }, signal);
-        if (this.profile) this.profile = { ...this.profile, wantVersion: true };
       }
       const r = await pollOnce(this.link, this.profile, { requestTimeoutMs: this.opts.requestTimeoutMs, retries: this.opts.retries, ...(signal ? { signal } : {}) });
       this.profile = r.profile;

@@ -5,7 +5,7 @@
  * Mosquitto is an error, never a silent fallback.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, connect, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -55,17 +55,28 @@ async function waitListening(port: number, timeoutMs = 5000): Promise<void> {
   }
 }
 
-export async function startBroker(): Promise<Broker> {
+export async function startBroker(auth?: { username: string; password: string }): Promise<Broker> {
   const port = await freePort();
   const bin = mosquittoPath();
   if (!bin) {
     if (process.env.CI) throw new Error("mosquitto is not installed (CI must use the real broker: see .ci/run)");
     process.stderr.write("# mosquitto not found: using the in-process Aedes broker instead\n");
-    return await startAedes(port);
+    return await startAedes(port, auth);
   }
   const dir = mkdtempSync(join(tmpdir(), "daly-mosq-"));
+  // started as root, mosquitto drops to its own user: it must be able to read its files
+  chmodSync(dir, 0o755);
   const conf = join(dir, "mosquitto.conf");
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\n`);
+  let authLines = "allow_anonymous true\n";
+  if (auth) {
+    const pw = join(dir, "passwd");
+    writeFileSync(pw, "");
+    const r = spawnSync("mosquitto_passwd", ["-b", pw, auth.username, auth.password]);
+    if (r.status !== 0) throw new Error(`mosquitto_passwd failed: ${String(r.stderr)}`);
+    chmodSync(pw, 0o644);
+    authLines = `allow_anonymous false\npassword_file ${pw}\n`;
+  }
+  writeFileSync(conf, `listener ${port} 127.0.0.1\n${authLines}persistence false\nlog_dest stderr\nlog_type error\n`);
   let proc: ChildProcess | undefined;
   const up = async (): Promise<void> => {
     proc = spawn(bin, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
@@ -84,13 +95,16 @@ export async function startBroker(): Promise<Broker> {
   return { url: `mqtt://127.0.0.1:${port}`, port, kind: "mosquitto", stop: down, restart: async () => { await down(); await up(); } };
 }
 
-async function startAedes(port: number): Promise<Broker> {
+async function startAedes(port: number, auth?: { username: string; password: string }): Promise<Broker> {
   const { Aedes } = await import("aedes");
   let server: Server | undefined;
   let broker: InstanceType<typeof Aedes> | undefined;
   const up = async (): Promise<void> => {
     broker = await Aedes.createBroker();
     const b = broker;
+    if (auth) {
+      b.authenticate = (_client, username, password, done) => done(null, username === auth.username && password?.toString() === auth.password);
+    }
     server = createServer((sock) => b.handle(sock));
     await new Promise<void>((r) => server?.listen(port, "127.0.0.1", () => r()));
   };

@@ -24,7 +24,11 @@ export class Watcher {
   }
 
   static async connect(url: string, topics: string[] = ["#"]): Promise<Watcher> {
-    const client = await mqtt.connectAsync(url, { reconnectPeriod: 200, clientId: `watch-${Math.random().toString(16).slice(2)}` });
+    return Watcher.connectWith(url, {}, topics);
+  }
+
+  static async connectWith(url: string, auth: { username?: string; password?: string }, topics: string[] = ["#"]): Promise<Watcher> {
+    const client = await mqtt.connectAsync(url, { reconnectPeriod: 200, clientId: `watch-${Math.random().toString(16).slice(2)}`, ...auth });
     const w = new Watcher(client);
     await client.subscribeAsync(topics, { qos: 1 });
     return w;
