@@ -28,6 +28,7 @@ export type AdapterState = "unknown" | "resetting" | "unsupported" | "unauthoriz
 export interface HciSocketLike {
   on(event: "data", listener: (packet: Buffer) => void): unknown;
   on(event: "error", listener: (error: Error) => void): unknown;
+  removeListener(event: "data", listener: (packet: Buffer) => void): unknown;
   removeAllListeners(event?: string): unknown;
   bindRaw(deviceId?: number): unknown;
   bindUser(deviceId?: number): unknown;
@@ -184,6 +185,8 @@ interface HciInternals {
 
 interface BindingsInternals {
   _hci: HciInternals;
+  /** keyed by ACL handle; only links that really completed (status 0) */
+  _aclStreams: Record<string, unknown>;
   init(): void;
   emit(event: string, ...args: unknown[]): boolean;
 }
@@ -200,7 +203,7 @@ function hasMethods(x: unknown, names: string[]): x is Record<string, unknown> {
 }
 
 function isSocket(x: unknown): x is HciSocketLike {
-  return hasMethods(x, ["on", "removeAllListeners", "bindRaw", "bindUser", "start", "stop", "isDevUp", "setFilter", "write"]);
+  return hasMethods(x, ["on", "removeListener", "removeAllListeners", "bindRaw", "bindUser", "start", "stop", "isDevUp", "setFilter", "write"]);
 }
 
 function isHci(x: unknown): x is HciInternals {
@@ -212,7 +215,7 @@ function isHci(x: unknown): x is HciInternals {
 }
 
 function isBindings(x: unknown): x is BindingsInternals {
-  return hasMethods(x, ["init", "emit", "startScanning", "connect"]) && isHci(x["_hci"]);
+  return hasMethods(x, ["init", "emit", "startScanning", "connect"]) && isHci(x["_hci"]) && isRecord(x["_aclStreams"]);
 }
 
 function isNobleLike(x: unknown): x is NobleLike {
@@ -306,7 +309,9 @@ function freshBindingsClass(factory: (() => HciSocketLike) | undefined): Binding
 
 /**
  * Runs noble's pollIsDevUp with setTimeout observed, so shutdown() can clear the 1 s poll timer
- * hci.js never exposes (otherwise every discarded instance keeps the event loop alive forever).
+ * hci.js never exposes. hci.js re-arms that ref'd timer forever, so without this a discarded
+ * instance keeps the event loop alive; the `closed` guard ends the chain, clearing lets the
+ * process exit at once.
  */
 function wrapPoll(hci: HciInternals, rec: InstanceRecord): void {
   const poll = hci.pollIsDevUp;
@@ -421,8 +426,9 @@ export async function shutdown(noble: NobleLike, opts: ShutdownOptions = {}): Pr
     } catch {
       // adapter already gone: nothing to stop
     }
-    const handles = [...rec.hci._aclConnections.keys()];
-    if (handles.length > 0) await disconnectAll(rec.hci, handles, opts.timeoutMs ?? 1000);
+    // not hci._aclConnections: hci.js also files handle 0 there after a *failed* connection complete
+    const handles = Object.keys(rec.bindings._aclStreams).map(Number);
+    if (handles.length > 0 && noble.state === "poweredOn") await disconnectAll(rec, handles, opts.timeoutMs ?? 1000);
   }
   rec.closed = true;
   if (rec.pollTimer) clearTimeout(rec.pollTimer);
@@ -438,20 +444,44 @@ export async function shutdown(noble: NobleLike, opts: ShutdownOptions = {}): Pr
   }
 }
 
-function disconnectAll(hci: HciInternals, handles: number[], timeoutMs: number): Promise<void> {
+const DISCONNECT_OPCODE = 0x0406;
+
+/**
+ * Sends HCI Disconnect for each handle and waits for each Disconnection Complete — or for a
+ * failed Command Status (e.g. 0x02 after an adapter reset, when noble still believes in a link
+ * the controller has forgotten), after which no Disconnection Complete will come. Command Status
+ * events return in command order; on a shared raw adapter another process's Disconnect could
+ * interleave, which at worst ends the wait early for one handle.
+ */
+function disconnectAll(rec: InstanceRecord, handles: number[], timeoutMs: number): Promise<void> {
+  const { hci, socket } = rec;
   return new Promise((resolve) => {
     const left = new Set(handles);
-    const done = (): void => {
+    const order = [...handles];
+    const check = (): void => {
+      if (left.size > 0) return;
       clearTimeout(timer);
       hci.removeListener("disconnComplete", onDisconnect);
+      socket.removeListener("data", onData);
       resolve();
     };
     const onDisconnect: Listener = (handle) => {
       if (typeof handle === "number") left.delete(handle);
-      if (left.size === 0) done();
+      check();
     };
-    const timer = setTimeout(done, timeoutMs);
+    const onData = (packet: Buffer): void => {
+      // H4 event 0x0f = Command Status: status, num packets, opcode
+      if (packet.length < 7 || packet[0] !== 0x04 || packet[1] !== 0x0f || packet.readUInt16LE(5) !== DISCONNECT_OPCODE) return;
+      const handle = order.shift();
+      if (handle !== undefined && packet[3] !== 0) left.delete(handle);
+      check();
+    };
+    const timer = setTimeout(() => {
+      left.clear();
+      check();
+    }, timeoutMs);
     hci.on("disconnComplete", onDisconnect);
+    socket.on("data", onData);
     for (const h of handles) hci.disconnect(h);
   });
 }

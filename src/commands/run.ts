@@ -16,11 +16,13 @@ import type { BmsTarget } from "../runtime/supervisor.js";
 import { bridgeAvailabilityTopic } from "../ha/topics.js";
 import { PAYLOAD_OFFLINE } from "../ha/discovery.js";
 import { VERSION } from "../version.js";
+import { startBridgeMetrics, type BridgeMetrics } from "../metrics/index.js";
 import { addonLayer, type AddonLayer } from "../addon/supervisor.js";
 import { load, type Radio, supervisorOptions, targetsFor, transportFor } from "./setup.js";
 
 export interface RunHandle {
   bridge: Bridge;
+  metrics?: BridgeMetrics;
   radio: Radio;
   sink: Sink;
   stop(): Promise<void>;
@@ -77,15 +79,29 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
   if (radio.simulated) log.info({ simulation: radio.simulated, bms: targets.map((t) => t.address) }, "using the simulated radio");
   log.info({ version: VERSION, config: redactedConfig(config) }, "daly-bms-bridge starting");
   const sink = sinkFor(config, targets, log);
-  const bridge = new Bridge({ targets, transport: radio.transport, sink, log, supervisor: supervisorOptions(config) });
+  const bridge = new Bridge({ targets, transport: radio.transport, sink, log, supervisor: supervisorOptions(config, env) });
+  let metrics: BridgeMetrics | undefined;
+  if (config.metrics.port > 0) {
+    try {
+      // before start(), so the first poll is counted
+      metrics = await startBridgeMetrics(bridge.supervisors, { port: config.metrics.port });
+    } catch (e) {
+      radio.sim?.controller.stop();
+      await radio.transport.shutdown().catch(() => undefined);
+      return { exitCode: 1, message: `metrics.port: cannot listen on ${config.metrics.port}: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    log.info({ port: metrics.port }, "Prometheus metrics on /metrics");
+  }
   await bridge.start();
   let stopping: Promise<void> | undefined;
   return {
     bridge,
+    ...(metrics ? { metrics } : {}),
     radio,
     sink,
     stop: () =>
-      (stopping ??= bridge.stop().then(() => {
+      (stopping ??= bridge.stop().then(async () => {
+        await metrics?.close();
         radio.sim?.controller.stop();
         log.info("stopped");
       })),

@@ -2,6 +2,8 @@
  * Shared wiring for the commands that touch a BMS: config → scenario (simulator) → transport →
  * targets. Returns errors as values with the exit code to use.
  */
+import { homedir } from "node:os";
+import { join } from "node:path";
 import type { Config } from "../config/schema.js";
 import { loadConfig, type LoadResult } from "../config/load.js";
 import type { FlagSpec } from "../config/flags.js";
@@ -71,8 +73,18 @@ export function targetsFor(config: Config, scenario: Scenario | undefined): BmsT
   return (scenario?.bms ?? []).map((b) => ({ address: b.address, ...(b.name ? { name: b.name } : {}), protocol: "auto" as const, invertCurrent: false, pollIntervalMs: interval(undefined) }));
 }
 
-export function supervisorOptions(config: Config): SupervisorOptions {
+/** Where state lives between runs: stateDir, else $XDG_STATE_HOME or ~/.local/state (add-on: /data). */
+export function stateDir(config: Config, env: NodeJS.ProcessEnv = process.env): string {
+  if (config.stateDir) return config.stateDir;
+  const base = env.XDG_STATE_HOME || join(homedir(), ".local", "state");
+  return join(base, "daly-bms-bridge");
+}
+
+export function supervisorOptions(config: Config, env: NodeJS.ProcessEnv = process.env): SupervisorOptions {
+  const dir = stateDir(config, env);
   return {
+    energyFile: (bmsId) => join(dir, `energy-${bmsId}.json`),
+    maxCurrentA: config.maxCurrent,
     keepConnected: config.keepConnected,
     requestTimeoutMs: Math.round(config.ble.requestTimeout * 1000),
     retries: config.ble.requestRetries,

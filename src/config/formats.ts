@@ -208,6 +208,7 @@ export const FORMATS: Readonly<Record<string, NamedFormat>> = {
   },
   "daly-int": { validate: (v, b) => void checkNumber(v, b, true), coerce: coerceNumber },
   "daly-seconds": { validate: (v, b) => void checkNumber(v, b, false, " (seconds)"), coerce: coerceNumber },
+  "daly-number": { validate: (v, b) => void checkNumber(v, b, false), coerce: coerceNumber },
   "daly-bool": {
     validate: (v) => {
       if (typeof v !== "boolean") throw new ConfigValueError("true or false", v);

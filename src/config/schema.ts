@@ -47,6 +47,9 @@ export interface Config {
   };
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
   readonly stateDir: string;
+  readonly metrics: { readonly port: number };
+  readonly maxCurrent: number;
+  readonly serial: { readonly path: string; readonly baudRate: number };
 }
 
 /** Dotted path of every leaf (`bms` is one leaf: the whole list). */
@@ -118,7 +121,15 @@ export const schema = {
     level: { doc: "Least severe level logged.", format: [...LOG_LEVELS], default: "info" as LogLevel, env: "DALY_LOG_LEVEL", arg: "log-level" },
     format: { doc: "Log output on stderr; auto = pretty when stderr is a terminal, else JSON lines.", format: [...LOG_FORMATS], default: "auto" as LogFormat, env: "DALY_LOG_FORMAT" },
   },
-  stateDir: str("Directory for state kept between runs; empty = the platform default.", "DALY_STATE_DIR", { arg: "state-dir" }),
+  stateDir: str("Directory for state kept between runs (energy counters); empty = $XDG_STATE_HOME/daly-bms-bridge or ~/.local/state/daly-bms-bridge (add-on: /data).", "DALY_STATE_DIR", { arg: "state-dir" }),
+  metrics: {
+    port: { doc: "Port of the Prometheus endpoint (GET /metrics, GET /healthz) on all interfaces; 0 = off.", format: "daly-int", min: 0, default: 0, env: "DALY_METRICS_PORT", arg: "metrics-port" },
+  },
+  maxCurrent: { doc: "Largest believable |current| in A (plausibility gate): samples above it are dropped.", format: "daly-number", min: 1, default: 1000, env: "DALY_MAX_CURRENT" },
+  serial: {
+    path: str('Serial device of a wired UART/RS485 adapter (transport "serial"), e.g. /dev/ttyUSB0.', "DALY_SERIAL_PATH", { arg: "serial-path" }),
+    baudRate: { doc: "Serial speed (Daly UART/RS485: 9600).", format: "daly-int", min: 1200, default: 9600, env: "DALY_SERIAL_BAUD" },
+  },
 } satisfies convict.Schema<Config>;
 
 /** A schema leaf as the walkers see it. */

@@ -14,7 +14,7 @@ import type { Component } from "./topics.js";
 
 export type { Component } from "./topics.js";
 
-export type SensorDeviceClass = "voltage" | "current" | "power" | "battery" | "temperature" | "enum";
+export type SensorDeviceClass = "voltage" | "current" | "power" | "battery" | "temperature" | "energy" | "enum";
 export type BinarySensorDeviceClass = "power" | "plug" | "running" | "problem";
 export type StateClass = "measurement" | "total" | "total_increasing";
 
@@ -151,6 +151,17 @@ export const CATALOGUE: readonly EntitySpec[] = [
   { key: "alarms", component: "sensor", name: "Alarms", source: "alarms",
     valueTemplate: ifDefined("alarms", "{{ (value_json.alarms | join(', ') or 'none') | truncate(255, true, '…', 0) }}"),
     icon: "mdi:alert-circle-outline", entityCategory: DIAG },
+  // --- energy dashboard (home-assistant.md §2.3: two positive, cumulative kWh sensors) ----------
+  { key: "energy_charged", component: "sensor", name: "Energy charged", source: "energy_charged_kWh",
+    valueTemplate: valueTemplate("energy_charged_kWh"), deviceClass: "energy", unit: "kWh", stateClass: "total_increasing", precision: 3 },
+  { key: "energy_discharged", component: "sensor", name: "Energy discharged", source: "energy_discharged_kWh",
+    valueTemplate: valueTemplate("energy_discharged_kWh"), deviceClass: "energy", unit: "kWh", stateClass: "total_increasing", precision: 3 },
+  // --- bridge diagnostics ---------------------------------------------------------------------
+  { key: "status", component: "sensor", name: "Status", source: "status", valueTemplate: valueTemplate("status"),
+    deviceClass: "enum", options: ["ok", "sleeping"], icon: "mdi:sleep", entityCategory: DIAG },
+  { key: "rejected_samples", component: "sensor", name: "Rejected samples", source: "rejected_samples",
+    valueTemplate: valueTemplate("rejected_samples"), stateClass: "total_increasing", precision: 0, icon: "mdi:filter-remove",
+    entityCategory: DIAG },
   // --- identity -------------------------------------------------------------------------------
   { key: "protocol", component: "sensor", name: "Protocol", source: "protocol", valueTemplate: valueTemplate("protocol"),
     icon: "mdi:protocol", entityCategory: DIAG },

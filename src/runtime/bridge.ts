@@ -41,6 +41,13 @@ export class Bridge {
         this.logOnce(s, `fail:${err.message.replace(/\d+ ms/, "")}`, () => log.warn({ err: err.message, consecutive: n }, "poll failed; retrying with backoff"));
         log.debug({ err: err.message, consecutive: n }, "poll failed");
       });
+      s.on("rejected", (rule, total) => {
+        this.logOnce(s, `rejected:${rule}`, () => log.warn({ rule, total }, "implausible sample dropped"));
+      });
+      s.on("sleeping", (partial) => {
+        this.logOnce(s, "sleeping", () => log.info("BMS asleep: the module answers, the BMS does not; keeping the last values"));
+        this.o.sink.partial(s.target, partial).catch((e: unknown) => log.warn({ err: String(e) }, "publishing the state failed"));
+      });
       s.on("availability", (online) => {
         log.info({ online }, online ? "BMS online" : "BMS offline");
         this.o.sink.availability(s.target, online).catch((e: unknown) => log.warn({ err: String(e) }, "publishing availability failed"));

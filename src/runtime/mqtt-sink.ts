@@ -138,6 +138,13 @@ export class MqttSink implements Sink {
     await this.pub.publish(bmsStateTopic(id, this.opts.topics), JSON.stringify(s), { retain: this.opts.retainState });
   }
 
+  async partial(target: BmsTarget, p: Snapshot): Promise<void> {
+    if (!this.ready) return;
+    // keys missing from this message render as "" in the templates, which HA ignores: entities
+    // keep their last values while the status entity says "sleeping"
+    await this.pub.publish(bmsStateTopic(bmsIdFromMac(target.address), this.opts.topics), JSON.stringify(p), { retain: this.opts.retainState });
+  }
+
   private async publishDiscovery(b: BmsState, s: Snapshot, keys: string[]): Promise<void> {
     const id = bmsIdFromMac(b.target.address);
     for (const m of buildDiscovery(this.ctx(b.target), s)) await this.pub.publish(m.topic, JSON.stringify(m.payload), { retain: true });

@@ -5,6 +5,8 @@ import type { BmsTarget } from "./supervisor.js";
 export interface Sink {
   start(): Promise<void>;
   snapshot(target: BmsTarget, snapshot: Snapshot): Promise<void>;
+  /** A state message that is not a full sample (the BMS is asleep): no discovery change. */
+  partial(target: BmsTarget, partial: Snapshot): Promise<void>;
   availability(target: BmsTarget, online: boolean): Promise<void>;
   stop(): Promise<void>;
 }
@@ -15,6 +17,9 @@ export class StdoutSink implements Sink {
   async start(): Promise<void> {}
   async snapshot(target: BmsTarget, s: Snapshot): Promise<void> {
     this.out.write(JSON.stringify({ address: target.address, ...(target.name ? { name: target.name } : {}), ...s }) + "\n");
+  }
+  async partial(target: BmsTarget, p: Snapshot): Promise<void> {
+    await this.snapshot(target, p);
   }
   async availability(): Promise<void> {}
   async stop(): Promise<void> {}

@@ -13,6 +13,10 @@ import { applyCurrentSign } from "../bms/invert.js";
 import type { AdapterQueue } from "./adapter-queue.js";
 import { nextDelayMs } from "./backoff.js";
 import { pollOnce, type PollStats } from "./poller.js";
+import { TransportError } from "../ble/errors.js";
+import { PlausibilityGate, type GateRule } from "../bms/gate.js";
+import { EnergyCounter } from "../bms/energy.js";
+import { round } from "../daly/scales.js";
 
 export interface BmsTarget {
   address: string;
@@ -24,6 +28,10 @@ export interface BmsTarget {
 
 export interface SupervisorOptions {
   keepConnected: boolean;
+  /** Largest believable |current| [A] (plausibility gate). */
+  maxCurrentA?: number;
+  /** Where to persist the energy counters (one JSON file per BMS); absent = memory only. */
+  energyFile?: (bmsId: string) => string;
   requestTimeoutMs: number;
   retries: number;
   offlineAfter: number;
@@ -35,6 +43,10 @@ export interface SupervisorEvents {
   failure: [error: Error, consecutive: number];
   /** Fires on a change only: true after a successful poll, false after offlineAfter failures. */
   availability: [online: boolean];
+  /** A sample the plausibility gate dropped. */
+  rejected: [rule: GateRule, total: number];
+  /** The module answers the link but the BMS does not (asleep): entities keep their last values. */
+  sleeping: [partial: Snapshot];
 }
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
@@ -45,6 +57,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Version strings are read once per connect; later snapshots repeat them (HA text sensors). */
   private sticky: Pick<Snapshot, "firmware_version" | "hardware_version"> = {};
   private stopped: Promise<void> | undefined;
+  private readonly gate: PlausibilityGate;
+  private readonly energy: EnergyCounter;
   polls = 0;
 
   constructor(
@@ -55,6 +69,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   ) {
     super();
     if (target.protocol !== "auto") this.profile = { protocol: target.protocol, wantVersion: true };
+    this.gate = new PlausibilityGate({ maxCurrentA: opts.maxCurrentA ?? 1000 });
+    const id = "daly_bms_" + target.address.replaceAll(":", "").toLowerCase();
+    // integrate across at most three missed polls; a longer gap is not guessed
+    this.energy = new EnergyCounter(3 * target.pollIntervalMs + 5000, opts.energyFile?.(id));
   }
 
   get isOnline(): boolean {
@@ -94,15 +112,33 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const snap = applyCurrentSign({ ...this.sticky, ...r.snapshot }, this.target.invertCurrent);
       this.failures = 0;
       if (!this.opts.keepConnected) await this.release();
-      this.emit("snapshot", snap, { ...r.stats, durationMs: performance.now() - t0 });
+      const verdict = this.gate.check(snap);
+      if (!verdict.accept) {
+        this.emit("rejected", verdict.rule, this.gate.rejected);
+        if (verdict.rule === "incomplete") this.asleep(snap);
+        return;
+      }
+      const e = this.energy.add(Date.now(), snap.power_W ?? 0);
+      const out: Snapshot = { ...snap, status: "ok", rejected_samples: this.gate.rejected, energy_charged_kWh: round(e.charged_kWh, 4), energy_discharged_kWh: round(e.discharged_kWh, 4) };
+      this.emit("snapshot", out, { ...r.stats, durationMs: performance.now() - t0 });
       this.setOnline(true);
     } catch (e) {
+      const hadLink = this.link !== undefined;
       await this.release();
       if (signal?.aborted) return;
+      // connected, but the BMS behind the module is silent: asleep, not gone (distinct from offline)
+      if (hadLink && e instanceof TransportError && e.kind === "no-reply" && this.polls > 0) {
+        this.asleep(this.profile ? { protocol: this.profile.protocol } : {});
+        return;
+      }
       this.failures += 1;
       this.emit("failure", e instanceof Error ? e : new Error(String(e)), this.failures);
       if (this.failures >= this.opts.offlineAfter) this.setOnline(false);
     }
+  }
+
+  private asleep(partial: Snapshot): void {
+    this.emit("sleeping", { ...(partial.protocol ? { protocol: partial.protocol } : {}), ...this.sticky, status: "sleeping", rejected_samples: this.gate.rejected });
   }
 
   private setOnline(v: boolean): void {

@@ -27,6 +27,9 @@ const SAMPLE: Config = {
   },
   log: { level: "info", format: "auto" },
   stateDir: "",
+  metrics: { port: 0 },
+  maxCurrent: 1000,
+  serial: { path: "", baudRate: 9600 },
 };
 
 function leafPaths(o: object, prefix = ""): string[] {

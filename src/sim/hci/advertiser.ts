@@ -14,7 +14,7 @@ import type { PeripheralSim } from "./peripheral.js";
 export interface ScannerHost {
   peripherals(): Iterable<PeripheralSim>;
   toHost(packet: Buffer): void;
-  reported(peripheral: PeripheralSim): void;
+  reported(peripheral: PeripheralSim, type: number): void;
 }
 
 export class Scanner {
@@ -86,6 +86,6 @@ export class Scanner {
     this.seen.add(key);
     p.counters.advertisingReports++;
     this.host.toHost(leAdvertisingReport(type, p.addressType, p.address, data, p.rssi));
-    this.host.reported(p);
+    this.host.reported(p, type);
   }
 }

@@ -4,15 +4,13 @@
  * links, and counts traffic so tests can see orphan links and flow-control violations.
  *
  * Command behaviour follows the Core spec where noble depends on it (ble-noble.md §7.1):
- * - LE Create Connection → Command Status, then LE Connection Complete once the target advertises;
- *   a target that is out of range or has `connectHang` keeps the attempt pending (no timeout in
- *   the controller, exactly like hardware — the host must cancel).
- * - LE Create Connection Cancel → Command Complete, then LE Connection Complete status 0x02 (H2/H2b).
+ * - LE Create Connection / Cancel: see initiator.ts (H2/H2b).
  * - Disconnect → Command Status, then Disconnection Complete 0x16 at the link's next event;
  *   an unknown handle gets Command Status 0x02 (H7 sends handle 0).
  */
 import { EventEmitter } from "node:events";
 import { Scanner } from "./advertiser.js";
+import { Initiator } from "./initiator.js";
 import * as h4 from "./h4.js";
 import { HCI_STATUS, OP } from "./h4.js";
 import { SimLink, type LinkHost } from "./link.js";
@@ -22,19 +20,14 @@ import type { HciCounters, PeripheralCounters, SimPeripheralSpec, VirtualHciOpti
 export interface ControllerEvents {
   command: [opcode: number];
   scan: [enabled: boolean];
+  /** one LE Advertising Report sent to the host (type 0x00 ADV_IND, 0x04 SCAN_RSP) */
+  advertisingReport: [address: string, type: number];
   connectionPending: [address: string];
   connected: [address: string, handle: number];
   disconnected: [address: string, handle: number, reason: number];
   write: [address: string, data: Uint8Array];
   responderError: [error: unknown];
   bind: [mode: "raw" | "user", deviceId: number | undefined];
-}
-
-interface PendingConnect {
-  address: string;
-  supervisionTimeout: number;
-  latency: number;
-  timer: NodeJS.Timeout;
 }
 
 export class VirtualController extends EventEmitter<ControllerEvents> implements LinkHost {
@@ -54,11 +47,13 @@ export class VirtualController extends EventEmitter<ControllerEvents> implements
   };
   /** Whether bindRaw/bindUser succeed (false → ENODEV, "kernel Bluetooth but no adapter"). */
   adapterPresent = true;
+  /** Every write fails with EPERM, as raw HCI without CAP_NET_RAW (ble-noble.md §4.2) → noble 'unauthorized'. */
+  permissionDenied = false;
   private powered = true;
   private readonly sims = new Map<string, PeripheralSim>();
   private readonly links = new Map<number, SimLink>();
   private readonly scanner: Scanner;
-  private pending: PendingConnect | undefined;
+  private readonly initiator: Initiator;
   private nextHandle = 0x0040;
   private nextSeed: number;
   private readonly sinks = new Set<(packet: Buffer) => void>();
@@ -72,7 +67,14 @@ export class VirtualController extends EventEmitter<ControllerEvents> implements
     this.scanner = new Scanner({
       peripherals: () => this.sims.values(),
       toHost: (p) => this.toHost(p),
-      reported: () => undefined,
+      reported: (sim, type) => this.emit("advertisingReport", sim.address, type),
+    });
+    this.initiator = new Initiator({
+      find: (address) => this.sims.get(address),
+      defaultAdvertisingIntervalMs: () => opts.timing?.advertisingIntervalMs ?? DEFAULT_TIMING.advertisingIntervalMs,
+      toHost: (p) => this.toHost(p),
+      establish: (sim, latency, timeout) => this.establish(sim, latency, timeout),
+      pending: (address) => this.emit("connectionPending", address),
     });
     for (const spec of peripherals) this.addPeripheral(spec);
   }
@@ -102,7 +104,7 @@ export class VirtualController extends EventEmitter<ControllerEvents> implements
   }
 
   get pendingConnection(): string | undefined {
-    return this.pending?.address;
+    return this.initiator.pendingAddress;
   }
 
   get scanning(): boolean {
@@ -194,8 +196,7 @@ export class VirtualController extends EventEmitter<ControllerEvents> implements
 
   private resetState(): void {
     this.scanner.stop();
-    if (this.pending) clearInterval(this.pending.timer);
-    this.pending = undefined;
+    this.initiator.reset();
     for (const link of this.links.values()) {
       link.close();
       link.peripheral.link = undefined;
@@ -261,10 +262,10 @@ export class VirtualController extends EventEmitter<ControllerEvents> implements
         this.emit("scan", this.scanner.scanning);
         return;
       case OP.LE_CREATE_CONN:
-        if (need(25)) this.createConnection(p);
+        if (need(25)) this.initiator.create(p);
         return;
       case OP.LE_CREATE_CONN_CANCEL:
-        return this.cancelConnection();
+        return this.initiator.cancel();
       case OP.DISCONNECT: {
         if (!need(3)) return;
         const link = this.links.get(p.readUInt16LE(0) & 0x0fff);
@@ -310,73 +311,16 @@ export class VirtualController extends EventEmitter<ControllerEvents> implements
     this.counters.maxAclInFlight = Math.max(this.counters.maxAclInFlight, inFlight);
   }
 
-  private createConnection(p: Buffer): void {
-    if (this.pending) return this.toHost(h4.commandStatus(OP.LE_CREATE_CONN, HCI_STATUS.COMMAND_DISALLOWED));
-    const address = h4.bytesToAddress(p.subarray(6, 12));
-    const target = this.sims.get(address);
-    const period = Math.max(
-      1,
-      target?.timing().advertisingIntervalMs ?? this.opts.timing?.advertisingIntervalMs ?? DEFAULT_TIMING.advertisingIntervalMs,
-    );
-    // the initiator connects when it next hears the target advertise; re-checked every period so
-    // a fault cleared while the attempt is pending lets it complete later
-    const timer = setInterval(() => {
-      const sim = this.sims.get(address);
-      if (sim && this.reachable(sim)) this.completeConnection(sim);
-    }, period);
-    timer.unref();
-    this.pending = { address, latency: p.readUInt16LE(17), supervisionTimeout: p.readUInt16LE(19), timer };
-    this.toHost(h4.commandStatus(OP.LE_CREATE_CONN, 0));
-    this.emit("connectionPending", address);
-  }
-
-  private reachable(sim: PeripheralSim): boolean {
-    const f = sim.faults();
-    return !f.outOfRange && !f.connectHang && !sim.link;
-  }
-
-  private completeConnection(sim: PeripheralSim): void {
-    const pending = this.pending;
-    if (!pending) return;
-    clearInterval(pending.timer);
-    this.pending = undefined;
+  private establish(sim: PeripheralSim, latency: number, supervisionTimeout: number): void {
     const handle = this.nextHandle;
     this.nextHandle = this.nextHandle >= 0x0eff ? 0x0040 : this.nextHandle + 1;
     const link = new SimLink(handle, sim, this);
     sim.link = link;
     sim.counters.connections++;
     this.links.set(handle, link);
-    this.toHost(
-      h4.leConnectionComplete({
-        status: 0,
-        handle,
-        peerAddressType: sim.addressType,
-        address: sim.address,
-        interval: Math.max(6, Math.round(sim.timing().connectionIntervalMs / 1.25)),
-        latency: pending.latency,
-        supervisionTimeout: pending.supervisionTimeout,
-      }),
-    );
+    const interval = Math.max(6, Math.round(sim.timing().connectionIntervalMs / 1.25));
+    const c = { status: 0, handle, peerAddressType: sim.addressType, address: sim.address, interval, latency, supervisionTimeout };
+    this.toHost(h4.leConnectionComplete(c));
     this.emit("connected", sim.address, handle);
-  }
-
-  private cancelConnection(): void {
-    const pending = this.pending;
-    if (!pending) return this.complete(OP.LE_CREATE_CONN_CANCEL, [HCI_STATUS.COMMAND_DISALLOWED]);
-    clearInterval(pending.timer);
-    this.pending = undefined;
-    this.complete(OP.LE_CREATE_CONN_CANCEL, [0]);
-    const sim = this.sims.get(pending.address);
-    this.toHost(
-      h4.leConnectionComplete({
-        status: HCI_STATUS.UNKNOWN_CONN_ID,
-        handle: 0,
-        peerAddressType: sim?.addressType ?? "public",
-        address: pending.address,
-        interval: 0,
-        latency: 0,
-        supervisionTimeout: 0,
-      }),
-    );
   }
 }

@@ -14,7 +14,7 @@ import type { SimPeripheralSpec, VirtualHciOptions } from "./types.js";
 export { VirtualController, type ControllerEvents } from "./controller.js";
 export { VirtualHciSocket } from "./socket.js";
 export { HCI_STATUS } from "./h4.js";
-export { ATT, ATT_ERR } from "./att-server.js";
+export { ATT, ATT_ERR } from "./att-pdu.js";
 export type * from "./types.js";
 
 export interface VirtualHci {

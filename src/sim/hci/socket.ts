@@ -33,6 +33,10 @@ export class VirtualHciSocket extends EventEmitter<SocketEvents> implements HciS
     super();
   }
 
+  get bindMode(): "raw" | "user" | undefined {
+    return this.mode;
+  }
+
   bindRaw(deviceId?: number): number {
     return this.bind("raw", deviceId);
   }
@@ -68,6 +72,10 @@ export class VirtualHciSocket extends EventEmitter<SocketEvents> implements HciS
 
   write(packet: Buffer): void {
     if (this.closed) return;
+    if (this.controller.permissionDenied) {
+      setImmediate(() => this.emit("error", errnoError("EPERM", "Operation not permitted")));
+      return;
+    }
     if (!this.controller.isPowered) {
       // the native socket reports a write to a down adapter as an error event; noble ignores it
       setImmediate(() => this.emit("error", errnoError("ENETDOWN", "Network is down")));
@@ -81,10 +89,6 @@ export class VirtualHciSocket extends EventEmitter<SocketEvents> implements HciS
     this.mode = mode;
     this.controller.noteBind(mode, deviceId);
     return deviceId ?? 0;
-  }
-
-  get bindMode(): "raw" | "user" | undefined {
-    return this.mode;
   }
 
   private deliver(packet: Buffer): void {
