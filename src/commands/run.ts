@@ -16,6 +16,9 @@ import type { BmsTarget } from "../runtime/supervisor.js";
 import { bridgeAvailabilityTopic } from "../ha/topics.js";
 import { PAYLOAD_OFFLINE } from "../ha/discovery.js";
 import { VERSION } from "../version.js";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { HealthFile } from "../runtime/health.js";
 import { startBridgeMetrics, type BridgeMetrics } from "../metrics/index.js";
 import { addonLayer, type AddonLayer } from "../addon/supervisor.js";
 import { load, type Radio, supervisorOptions, targetsFor, transportFor } from "./setup.js";
@@ -80,6 +83,13 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
   log.info({ version: VERSION, config: redactedConfig(config) }, "daly-bms-bridge starting");
   const sink = sinkFor(config, targets, log);
   const bridge = new Bridge({ targets, transport: radio.transport, sink, log, supervisor: supervisorOptions(config, env) });
+  const health = new HealthFile(env.DALY_HEALTH_FILE || join(tmpdir(), "daly-bms-bridge.health"), () => sink.mqttState());
+  for (const s of bridge.supervisors) {
+    health.set(s.target.address, "unknown");
+    s.on("snapshot", () => health.set(s.target.address, "online"));
+    s.on("sleeping", () => health.set(s.target.address, "sleeping"));
+    s.on("failure", () => health.set(s.target.address, s.isOnline ? "online" : "offline"));
+  }
   let metrics: BridgeMetrics | undefined;
   if (config.metrics.port > 0) {
     try {

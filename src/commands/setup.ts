@@ -8,6 +8,7 @@ import type { Config } from "../config/schema.js";
 import { loadConfig, type LoadResult } from "../config/load.js";
 import type { FlagSpec } from "../config/flags.js";
 import { NobleTransport } from "../ble/noble-transport.js";
+import { SerialTransport, serialProfile } from "../serial/serial-transport.js";
 import type { BleTransport } from "../ble/link.js";
 import { createSimRadio, type SimRadio } from "../sim/radio.js";
 import { DEMO_SCENARIO, loadScenarioFile, type Scenario } from "../sim/scenario.js";
@@ -49,6 +50,11 @@ export function transportFor(config: Config, opts: { simulateWhenNoBms: boolean 
     const why = config.transport === "simulator" ? (config.simulation.scenario ? `scenario ${config.simulation.scenario}` : "built-in demo scenario") : "no BMS configured: built-in demo scenario";
     return { transport: radio.transport, scenario, simulated: why, sim: radio };
   }
+  if (config.transport === "serial") {
+    if (!config.serial.path) return { ok: false, exitCode: 2, message: 'serial.path: expected the serial device of the adapter (e.g. /dev/serial/by-id/usb-…) with transport "serial"' };
+    if (config.bms.length !== 1) return { ok: false, exitCode: 2, message: 'bms: transport "serial" polls exactly one BMS (one per port); list one entry' };
+    return { transport: new SerialTransport({ path: config.serial.path, baudRate: config.serial.baudRate, openTimeoutMs: ms(config.ble.connectTimeout) }) };
+  }
   return {
     transport: new NobleTransport({
       ...timing,
@@ -82,10 +88,13 @@ export function stateDir(config: Config, env: NodeJS.ProcessEnv = process.env): 
 
 export function supervisorOptions(config: Config, env: NodeJS.ProcessEnv = process.env): SupervisorOptions {
   const dir = stateDir(config, env);
+  const serial = config.transport === "serial";
   return {
     energyFile: (bmsId) => join(dir, `energy-${bmsId}.json`),
     maxCurrentA: config.maxCurrent,
-    keepConnected: config.keepConnected,
+    // a serial port has no phone app to make room for: keep it open
+    keepConnected: config.keepConnected || serial,
+    ...(serial ? { initialProfile: serialProfile } : {}),
     requestTimeoutMs: Math.round(config.ble.requestTimeout * 1000),
     retries: config.ble.requestRetries,
     offlineAfter: config.offlineAfterFailures,

@@ -193,6 +193,10 @@ export class MqttSink implements Sink {
     this.log.info({ reason: why, bms: this.bms.size }, "re-published discovery, availability and states");
   }
 
+  mqttState(): "connected" | "disconnected" {
+    return this.pub.connected ? "connected" : "disconnected";
+  }
+
   async stop(): Promise<void> {
     if (this.republishTimer) clearTimeout(this.republishTimer);
     const t = this.opts.topics;

@@ -9,6 +9,8 @@ export interface Sink {
   partial(target: BmsTarget, partial: Snapshot): Promise<void>;
   availability(target: BmsTarget, online: boolean): Promise<void>;
   stop(): Promise<void>;
+  /** For the health file: "connected"/"disconnected" with MQTT, "not configured" in stdout mode. */
+  mqttState(): "connected" | "disconnected" | "not configured";
 }
 
 /** No MQTT configured: one snapshot JSON line per poll per BMS on stdout; logs go to stderr. */
@@ -23,4 +25,7 @@ export class StdoutSink implements Sink {
   }
   async availability(): Promise<void> {}
   async stop(): Promise<void> {}
+  mqttState(): "not configured" {
+    return "not configured";
+  }
 }

@@ -28,6 +28,8 @@ export interface BmsTarget {
 
 export interface SupervisorOptions {
   keepConnected: boolean;
+  /** Profile for a configured protocol (serial: legacy A5 from host 0x40); default {protocol}. */
+  initialProfile?: (p: "a5" | "d2" | "p81") => DeviceProfile | undefined;
   /** Largest believable |current| [A] (plausibility gate). */
   maxCurrentA?: number;
   /** Where to persist the energy counters (one JSON file per BMS); absent = memory only. */
@@ -68,7 +70,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     private readonly opts: SupervisorOptions,
   ) {
     super();
-    if (target.protocol !== "auto") this.profile = { protocol: target.protocol, wantVersion: true };
+    if (target.protocol !== "auto") this.profile = opts.initialProfile?.(target.protocol) ?? { protocol: target.protocol, wantVersion: true };
     this.gate = new PlausibilityGate({ maxCurrentA: opts.maxCurrentA ?? 1000 });
     const id = "daly_bms_" + target.address.replaceAll(":", "").toLowerCase();
     // integrate across at most three missed polls; a longer gap is not guessed

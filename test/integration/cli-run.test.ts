@@ -3,6 +3,9 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createInterface } from "node:readline";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { CLI } from "../helpers/paths.js";
 import { startBroker, type Broker } from "../helpers/broker.js";
 import { Watcher } from "../helpers/mqtt-watch.js";
@@ -34,12 +37,18 @@ describe("daly-bms-bridge run (process)", () => {
     assert.equal(await exited, 0);
   });
 
-  it("SIGTERM: publishes offline for the BMS and the bridge, then exits 0 within 5 s", async () => {
+  it("SIGTERM: publishes offline for the BMS and the bridge, then exits 0 within 5 s; health file tracks state", async () => {
     const file = scenarioFile([{ ...PACK, address: A, protocol: "d2" }]);
+    const healthFile = join(mkdtempSync(join(tmpdir(), "daly-health-")), "health.json");
     const w = await Watcher.connect(broker.url);
-    const p = spawn(process.execPath, [CLI, ...FAST_FLAGS, "--sim-scenario", file, "--mqtt-url", broker.url], { env: ENV, stdio: "ignore" });
+    const p = spawn(process.execPath, [CLI, ...FAST_FLAGS, "--sim-scenario", file, "--mqtt-url", broker.url], { env: { ...ENV, DALY_HEALTH_FILE: healthFile }, stdio: "ignore" });
     try {
       await w.waitFor(w.topic(`daly_bms/${ID_A}/availability`, "online"), "online");
+      const health = JSON.parse(readFileSync(healthFile, "utf8")) as { ok: boolean; mqtt: string; bms: Record<string, string>; updated: number };
+      assert.equal(health.ok, true);
+      assert.equal(health.mqtt, "connected");
+      assert.equal(health.bms[A], "online");
+      assert.ok(Date.now() - health.updated < 10_000);
       const t0 = w.messages.length;
       const exited = new Promise<number | null>((r) => p.once("exit", (code) => r(code)));
       const sent = Date.now();
