@@ -8,6 +8,7 @@ import type { Config } from "../config/schema.js";
 import { loadConfig, type LoadResult } from "../config/load.js";
 import type { FlagSpec } from "../config/flags.js";
 import { NobleTransport } from "../ble/noble-transport.js";
+import { BluezTransport } from "../bluez/transport.js";
 import { SerialTransport, serialProfile } from "../serial/serial-transport.js";
 import type { BleTransport } from "../ble/link.js";
 import { createSimRadio, type SimRadio } from "../sim/radio.js";
@@ -49,6 +50,10 @@ export function transportFor(config: Config, opts: { simulateWhenNoBms: boolean 
     const radio = createSimRadio(scenario, { ...timing, cancelGraceMs: 300 });
     const why = config.transport === "simulator" ? (config.simulation.scenario ? `scenario ${config.simulation.scenario}` : "built-in demo scenario") : "no BMS configured: built-in demo scenario";
     return { transport: radio.transport, scenario, simulated: why, sim: radio };
+  }
+  if (config.transport === "bluez") {
+    // BlueZ owns the adapter (HA OS, desktops): no raw socket, no capabilities, shares with HA
+    return { transport: new BluezTransport({ ...timing, adapter: `hci${config.ble.hciDeviceId}` }) };
   }
   if (config.transport === "serial") {
     if (!config.serial.path) return { ok: false, exitCode: 2, message: 'serial.path: expected the serial device of the adapter (e.g. /dev/serial/by-id/usb-…) with transport "serial"' };

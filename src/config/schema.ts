@@ -13,7 +13,7 @@ import { BMS_PROTOCOLS, FORMATS, type BmsConfig, type BmsProtocolSetting, type L
 
 export { BMS_PROTOCOLS, type BmsConfig, type BmsProtocolSetting };
 
-export const TRANSPORTS = ["noble", "simulator", "serial"] as const;
+export const TRANSPORTS = ["noble", "bluez", "simulator", "serial"] as const;
 export type Transport = (typeof TRANSPORTS)[number];
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -77,7 +77,7 @@ export const schema = {
     arg: "address",
   },
   transport: {
-    doc: 'How to reach the BMS: "noble" (Bluetooth through the HCI socket), "serial" (wired UART/RS485 adapter at serial.path) or "simulator". --simulate, --sim-scenario and a simulation.scenario set without an explicit transport select "simulator".',
+    doc: 'How to reach the BMS: "noble" (Bluetooth through the HCI socket; best on a dedicated adapter), "bluez" (Bluetooth through BlueZ over D-Bus; shares the adapter with the host and Home Assistant), "serial" (wired UART/RS485 adapter at serial.path) or "simulator". --simulate, --sim-scenario and a simulation.scenario set without an explicit transport select "simulator".',
     format: [...TRANSPORTS],
     default: "noble" as Transport,
     env: "DALY_TRANSPORT",
