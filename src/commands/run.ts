@@ -90,6 +90,13 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
     s.on("sleeping", () => health.set(s.target.address, "sleeping"));
     s.on("failure", () => health.set(s.target.address, s.isOnline ? "online" : "offline"));
   }
+  // heartbeat: an idle bridge (long backoff) stays healthy; a poll stuck past every timeout does not
+  const stuckAfterMs = 2 * (config.ble.scanTimeout + config.ble.connectTimeout) * 1000 + 10 * config.ble.requestTimeout * 1000 * (config.ble.requestRetries + 1);
+  const heartbeat = setInterval(() => {
+    if (!bridge.supervisors.some((s) => s.pollStartedAt !== undefined && Date.now() - s.pollStartedAt > stuckAfterMs)) health.write();
+  }, 30_000);
+  heartbeat.unref();
+  health.write();
   let metrics: BridgeMetrics | undefined;
   if (config.metrics.port > 0) {
     try {
@@ -111,6 +118,7 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
     sink,
     stop: () =>
       (stopping ??= bridge.stop().then(async () => {
+        clearInterval(heartbeat);
         await metrics?.close();
         radio.sim?.controller.stop();
         log.info("stopped");

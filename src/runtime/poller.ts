@@ -3,6 +3,23 @@
  * each bounded by a timeout with retries → snapshot. Replies are matched to the step by command /
  * block size; late extra frames of an earlier step are ignored; bad frames are counted and dropped.
  * Every listener this poll adds is removed when it ends, whatever happens.
+ *
+ * Stale replies. A module that answers after our timeout still sends its reply, to whatever central
+ * holds the link by then: the next request of this poll, the next poll on a kept link, or a new
+ * link after a reconnect (the simulator does the same, sim/hci/peripheral.ts `notify`). Daly
+ * frames carry no sequence number, so the poller guarantees only this:
+ * - bytes that arrive while no request is outstanding (before the first request of a poll, between
+ *   steps, between a timeout and its retry) are discarded, including a partial frame: every request
+ *   starts a fresh assembler, so a stale fragment can never be completed by, or checksum-collide
+ *   with, the bytes of the new reply (A5's 8-bit sum would accept 1 in 256 such splices);
+ * - a stale frame that arrives after a request was written is taken only if it answers that same
+ *   request (same A5 command, same Modbus protocol and block size), so its values are never read as
+ *   other fields.
+ * Residual risk, accepted: a late reply to an identical earlier request (the previous attempt of a
+ * retried step, or the same step of a previous poll/link) that arrives after the new request was
+ * written is indistinguishable from the fresh reply and is used. Its values are the BMS's genuine
+ * answer to the same read, older than a fresh one by at most the module's reply delay; for A5
+ * multi-frame replies (cells, temperatures) frames of the two answers can be combined by frame number.
  */
 import { FrameAssembler } from "../daly/assembler.js";
 import { Collector } from "../daly/collect.js";
@@ -39,7 +56,8 @@ type Wake = "frame-done" | "timeout" | "closed" | "aborted";
 
 /** Routes a link's frames to the current waiter; one per poll, detached when the poll ends. */
 class Receiver {
-  private readonly asm = new FrameAssembler();
+  /** Assembler of the outstanding request; undefined while none is (bytes are then discarded). */
+  private asm: FrameAssembler | undefined;
   private onFrame: ((f: RawFrame) => void) | undefined;
   private wake: ((w: Wake) => void) | undefined;
   readonly stats: PollStats = { requests: 0, retries: 0, rejectedFrames: 0 };
@@ -51,7 +69,10 @@ class Receiver {
     private readonly link: BleLink,
     private readonly signal: AbortSignal | undefined,
   ) {
-    this.offData = link.onData((chunk) => this.feed(this.asm.push(chunk)));
+    this.offData = link.onData((chunk) => {
+      // no request outstanding: a late reply to an earlier one (or a fragment of it), see above
+      if (this.asm) this.feed(this.asm.push(chunk));
+    });
     this.offClose = link.onClose(() => {
       this.closed = true;
       this.wake?.("closed");
@@ -73,6 +94,11 @@ class Receiver {
     if (this.signal?.aborted) return "aborted";
     this.stats.requests += 1;
     let timer: NodeJS.Timeout | undefined;
+    // a fresh assembler from the moment this request is written: nothing buffered before it (a
+    // stale fragment) is joined to its reply. Frames that arrive while the write is in flight are
+    // accepted: a reply can share a radio event with the write's acknowledgement.
+    const asm = new FrameAssembler();
+    this.asm = asm;
     const result = new Promise<Wake>((resolve) => {
       this.wake = resolve;
       this.onFrame = (f) => {
@@ -80,7 +106,7 @@ class Receiver {
       };
       timer = setTimeout(() => {
         // a false frame header can hold real frames behind it: resolve the buffer before giving up
-        this.feed(this.asm.end());
+        this.feed(asm.end());
         resolve("timeout");
       }, timeoutMs);
     });
@@ -91,6 +117,7 @@ class Receiver {
       clearTimeout(timer);
       this.onFrame = undefined;
       this.wake = undefined;
+      this.asm = undefined;
     }
   }
 
