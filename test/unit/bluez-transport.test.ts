@@ -14,6 +14,7 @@ import type { DeviceProfile } from "../../src/daly/plan.js";
 import { parseScenario, type Scenario } from "../../src/sim/scenario.js";
 import { BluezMock } from "../helpers/bluez-mock.js";
 import { startPrivateBus } from "../helpers/dbus-daemon.js";
+import { assertScenarioValues } from "../helpers/expect-scenario.js";
 
 const A5 = "C0:D6:3C:57:2B:01";
 const D2 = "C0:D6:3C:57:2B:02";
@@ -94,15 +95,7 @@ describe("BluezTransport (mock BlueZ on a private D-Bus)", () => {
       const link = await transport.open({ address: b.address });
       try {
         const r = await pollOnce(link, undefined, POLL);
-        const s = r.snapshot;
-        assert.equal(s.protocol, b.protocol, b.address);
-        assert.deepEqual(s.cells_mV, b.cells_mV);
-        assert.equal(s.current_A, b.current_A);
-        assert.equal(s.soc_pct, b.soc_pct);
-        assert.equal(s.remaining_Ah, b.remaining_Ah);
-        assert.equal(s.cycles, b.cycles);
-        assert.equal(s.charge_mosfet, b.charge_mosfet);
-        assert.equal(s.discharge_mosfet, b.discharge_mosfet);
+        assertScenarioValues(r.snapshot, b);
       } finally {
         await link.close();
       }

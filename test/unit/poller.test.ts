@@ -6,6 +6,8 @@ import { createResponder } from "../../src/sim/responder.js";
 import { batteryAt } from "../../src/sim/battery.js";
 import { parseScenario, type ScenarioBms } from "../../src/sim/scenario.js";
 import { memoryLink } from "../helpers/memory-link.js";
+import { assertScenarioValues } from "../helpers/expect-scenario.js";
+import type { Snapshot } from "../../src/bms/snapshot.js";
 
 function bms(over: Record<string, unknown>): ScenarioBms {
   const r = parseScenario({
@@ -19,17 +21,7 @@ function bms(over: Record<string, unknown>): ScenarioBms {
 
 const OPTS = { requestTimeoutMs: 200, retries: 1 };
 
-function expectScenario(s: Record<string, unknown>, b: ScenarioBms): void {
-  assert.deepEqual(s.cells_mV, b.cells_mV);
-  assert.deepEqual(s.temperatures_C, b.temperatures_C);
-  assert.equal(s.current_A, b.current_A);
-  assert.equal(s.soc_pct, b.soc_pct);
-  assert.equal(s.remaining_Ah, b.remaining_Ah);
-  assert.equal(s.cycles, b.cycles);
-  assert.equal(s.charge_mosfet, b.charge_mosfet);
-  assert.equal(s.discharge_mosfet, b.discharge_mosfet);
-  assert.equal(s.protocol, b.protocol);
-}
+const expectScenario = (s: Snapshot, b: ScenarioBms): void => assertScenarioValues(s, b);
 
 for (const protocol of ["a5", "d2", "p81"] as const) {
   test(`probe picks ${protocol} and the poll returns exactly the scenario's values`, async () => {
@@ -37,7 +29,7 @@ for (const protocol of ["a5", "d2", "p81"] as const) {
     const link = memoryLink(createResponder(() => batteryAt(b, 0), { protocol }), { chunk: 20 });
     const r = await pollOnce(link, undefined, OPTS);
     assert.equal(r.profile.protocol, protocol);
-    expectScenario(r.snapshot as Record<string, unknown>, b);
+    expectScenario(r.snapshot, b);
     assert.deepEqual(r.snapshot.balancing, [2]);
     assert.equal(r.snapshot.balancing_active, true);
     if (protocol !== "p81") assert.deepEqual(r.snapshot.alarms, ["cell_overvoltage_warning"]);
@@ -46,7 +38,7 @@ for (const protocol of ["a5", "d2", "p81"] as const) {
     // second poll with the remembered profile sends no probe
     const before = link.writes.length;
     const r2 = await pollOnce(link, r.profile, OPTS);
-    expectScenario(r2.snapshot as Record<string, unknown>, b);
+    expectScenario(r2.snapshot, b);
     assert.ok(link.writes.length - before < (protocol === "a5" ? 9 : 4));
   });
 }
@@ -56,14 +48,14 @@ test("A5 module that answers only host 0x40 is found by the probe and polled fro
   const link = memoryLink(createResponder(() => batteryAt(b, 0), { protocol: "a5", a5Hosts: [0x40] }));
   const r = await pollOnce(link, undefined, OPTS);
   assert.equal(r.profile.a5Host, 0x40);
-  expectScenario(r.snapshot as Record<string, unknown>, b);
+  expectScenario(r.snapshot, b);
 });
 
 test("'all 16 frames' padding and merged notifications give the same snapshot", async () => {
   const b = bms({ protocol: "a5" });
   const link = memoryLink(createResponder(() => batteryAt(b, 0), { protocol: "a5", a5AllFrames: true }), { merge: true });
   const r = await pollOnce(link, { protocol: "a5", a5Host: 0x80, wantVersion: false }, OPTS);
-  expectScenario(r.snapshot as Record<string, unknown>, b);
+  expectScenario(r.snapshot, b);
 });
 
 test("a silent BMS fails the poll with no-reply after the retries, and removes its listeners", async () => {

@@ -11,6 +11,7 @@ import { TransportError } from "../../src/ble/errors.js";
 import { parseScenario, type ScenarioBms } from "../../src/sim/scenario.js";
 import { SerialTransport, serialProfile } from "../../src/serial/serial-transport.js";
 import { spyPortWrites, startPtyBms, type PtyBms, type PtyBmsOptions } from "../helpers/serial-pty.js";
+import { assertScenarioValues } from "../helpers/expect-scenario.js";
 
 const BASE = { cells_mV: [3301, 3302, 3300, 3305], temperatures_C: [21, 22], current_A: -12.3, soc_pct: 55.5, remaining_Ah: 80.2, cycles: 12, charge_mosfet: true, discharge_mosfet: false };
 const POLL = { requestTimeoutMs: 500, retries: 1 };
@@ -24,17 +25,7 @@ function bms(extra: Record<string, unknown>): ScenarioBms {
   return b;
 }
 
-function assertExact(s: Snapshot, b: ScenarioBms): void {
-  assert.equal(s.protocol, b.protocol);
-  assert.deepEqual(s.cells_mV, b.cells_mV);
-  assert.deepEqual(s.temperatures_C, b.temperatures_C);
-  assert.equal(s.current_A, b.current_A);
-  assert.equal(s.soc_pct, b.soc_pct);
-  assert.equal(s.remaining_Ah, b.remaining_Ah);
-  assert.equal(s.cycles, b.cycles);
-  assert.equal(s.charge_mosfet, b.charge_mosfet);
-  assert.equal(s.discharge_mosfet, b.discharge_mosfet);
-}
+const assertExact = (s: Snapshot, b: ScenarioBms): void => assertScenarioValues(s, b);
 
 /** Runs fn against a pty BMS and a SerialTransport on its host end; always cleans both up. */
 async function withPty(opts: PtyBmsOptions, fn: (h: PtyBms, t: SerialTransport) => Promise<void>, minGapMs?: number): Promise<void> {

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createSimRadio } from "../../src/sim/radio.js";
 import { parseScenario, type Scenario } from "../../src/sim/scenario.js";
 import { pollOnce } from "../../src/runtime/poller.js";
+import { assertScenarioValues } from "../helpers/expect-scenario.js";
 
 const TIMING = { scanTimeoutMs: 2000, connectTimeoutMs: 2000, gattTimeoutMs: 1500, cancelGraceMs: 300 };
 
@@ -31,16 +32,7 @@ test("A5 (0x80 and 0x40 modules), D2 and 0x81 BMS polled through noble's HCI sta
       const link = await radio.transport.open({ address: b.address });
       try {
         const r = await pollOnce(link, undefined, { requestTimeoutMs: 500, retries: 1 });
-        const s = r.snapshot;
-        assert.equal(s.protocol, b.protocol, b.address);
-        assert.deepEqual(s.cells_mV, b.cells_mV);
-        assert.deepEqual(s.temperatures_C, b.temperatures_C);
-        assert.equal(s.current_A, b.current_A);
-        assert.equal(s.soc_pct, b.soc_pct);
-        assert.equal(s.remaining_Ah, b.remaining_Ah);
-        assert.equal(s.cycles, b.cycles);
-        assert.equal(s.charge_mosfet, b.charge_mosfet);
-        assert.equal(s.discharge_mosfet, b.discharge_mosfet);
+        assertScenarioValues(r.snapshot, b);
         if (b.a5_hosts) assert.equal(r.profile.a5Host, 0x40);
       } finally {
         await link.close();
