@@ -164,9 +164,14 @@ export class NobleTransport implements BleTransport {
   private async discover(p: PeripheralLike): Promise<{ notify: CharacteristicLike; write: CharacteristicLike }> {
     // all services: noble fails the whole call when one requested service is missing, and a module
     // has either fff0 or ff00 (§4.2)
-    const chars = await step<CharacteristicLike[]>(p, "discover GATT", this.opts.gattTimeoutMs, (done) =>
-      p.discoverSomeServicesAndCharacteristics([], [], (err, _s, c) => done(err ? new Error(String(err)) : null, c ?? [])),
-    );
+    let chars: CharacteristicLike[];
+    try {
+      chars = await step<CharacteristicLike[]>(p, "discover GATT", this.opts.gattTimeoutMs, (done) =>
+        p.discoverSomeServicesAndCharacteristics([], [], (err, _s, c) => done(err ? new Error(String(err)) : null, c ?? [])),
+      );
+    } finally {
+      dropStaleDiscovery(p);
+    }
     for (const l of GATT_LAYOUTS) {
       const notify = chars.find((c) => c.uuid === l.notify);
       const write = chars.find((c) => c.uuid === l.write);
@@ -218,7 +223,7 @@ export class NobleTransport implements BleTransport {
     const n = this.noble;
     const nobleListeners = n ? n.listenerCount("discover") + n.listenerCount("stateChange") : 0;
     let peripheralListeners = 0;
-    for (const p of this.touched) peripheralListeners += p.listenerCount("connect") + p.listenerCount("disconnect");
+    for (const p of this.touched) peripheralListeners += p.listenerCount("connect") + p.listenerCount("disconnect") + p.listenerCount("servicesDiscover");
     return { nobleListeners, peripheralListeners, openLinks: this.links.size };
   }
 
@@ -228,4 +233,30 @@ export class NobleTransport implements BleTransport {
     this.noble = undefined;
     if (n) await shutdown(n).catch(() => undefined);
   }
+}
+
+/**
+ * H5 recovery. noble 1.9.2-26 `discoverSomeServicesAndCharacteristics` is `peripheral.once(
+ * 'servicesDiscover', …)` followed by a per-service `service.once('characteristicsDiscover', …)`
+ * (lib/peripheral.js, lib/service.js). When a GATT step stalls (gatt.js drops an ATT error 0x04
+ * without completing `_currentCommand`, so the Read By Group Type request is never even sent),
+ * that `servicesDiscover` listener stays on the Peripheral object, and noble reuses the same
+ * Peripheral object for every later connection to that address (noble._peripherals). On the next
+ * connection the first `servicesDiscover` then runs the stale callback too: it starts a second
+ * characteristic discovery whose `characteristicsDiscover` answer makes noble.onCharacteristicsDiscover
+ * replace the Characteristic objects in noble._characteristics — after our discovery has returned
+ * the first set. noble.onNotify / onRead look characteristics up in that map, so the `notify` (and
+ * every later `data`) event goes to objects we never saw: "subscribe timed out" on the first
+ * connection after the stall, success on the second (the stale listener was consumed). Seen with
+ * the virtual controller: ATT opcodes on that connection were MTU, 2 × Read By Group Type, 5 × Read
+ * By Type (characteristic discovery twice, then the CCCD lookup) and the CCCD write, which the
+ * module acknowledged; with this fix, 3 × Read By Type.
+ * Nothing at the HCI level survives (hci.js drops the handle's ACL queue on Disconnection
+ * Complete; bindings.js creates a fresh Gatt and AclStream per link; the simulator's ATT server
+ * and CCCD are per link), and the bridge is the only caller of discovery on its noble instance,
+ * so removing every `servicesDiscover` listener once our own discovery step has settled (success:
+ * already consumed; timeout or link loss: stale) is exact.
+ */
+function dropStaleDiscovery(p: PeripheralLike): void {
+  p.removeAllListeners("servicesDiscover");
 }
