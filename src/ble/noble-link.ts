@@ -2,15 +2,12 @@
 import type { BleLink } from "./link.js";
 import type { CharacteristicLike, PeripheralLike } from "./noble-loader.js";
 import { linkLost } from "./errors.js";
+import { LinkEvents } from "./link-events.js";
 import { releasePeripheral, step } from "./guard.js";
 
 export class NobleLink implements BleLink {
-  private open = true;
-  private readonly closeListeners = new Set<(e: Error) => void>();
-  private readonly dataListeners = new Set<(c: Uint8Array) => void>();
-  private readonly onNoble = (data: Buffer): void => {
-    for (const l of [...this.dataListeners]) l(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  };
+  private readonly ev = new LinkEvents();
+  private readonly onNoble = (data: Buffer): void => this.ev.emitData(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   private readonly onDisconnect = (reason: number): void => this.lost(linkLost(`disconnected (reason 0x${reason.toString(16)})`));
   /** Write Command (no response) where allowed: the official app and Bulltron packs need it (§4.2). */
   private readonly withoutResponse: boolean;
@@ -29,7 +26,7 @@ export class NobleLink implements BleLink {
   }
 
   get isOpen(): boolean {
-    return this.open && this.p.state === "connected";
+    return this.ev.open && this.p.state === "connected";
   }
 
   async write(bytes: Uint8Array): Promise<void> {
@@ -38,25 +35,17 @@ export class NobleLink implements BleLink {
   }
 
   onData(listener: (chunk: Uint8Array) => void): () => void {
-    this.dataListeners.add(listener);
-    return () => this.dataListeners.delete(listener);
+    return this.ev.onData(listener);
   }
 
   onClose(listener: (reason: Error) => void): () => void {
-    if (!this.open) {
-      queueMicrotask(() => listener(linkLost("already closed")));
-      return () => undefined;
-    }
-    this.closeListeners.add(listener);
-    return () => this.closeListeners.delete(listener);
+    return this.ev.onClose(listener);
   }
 
   private lost(err: Error): void {
-    if (!this.open) return;
-    this.open = false;
+    if (!this.ev.open) return;
     this.detach();
-    for (const l of [...this.closeListeners]) l(err);
-    this.closeListeners.clear();
+    this.ev.end(err);
   }
 
   private detach(): void {
@@ -66,7 +55,7 @@ export class NobleLink implements BleLink {
   }
 
   async close(): Promise<void> {
-    if (!this.open) return;
+    if (!this.ev.open) return;
     this.lost(linkLost("closed by the bridge"));
     // remove every listener noble objects still hold (§5 listener leaks), then release the link
     this.notify.removeAllListeners("data");

@@ -1,6 +1,7 @@
 /** One open GATT link to a Daly module through BlueZ: the BleLink the poller uses. */
 import type { BleLink } from "../ble/link.js";
 import { linkLost } from "../ble/errors.js";
+import { LinkEvents } from "../ble/link-events.js";
 import type { BluezBus } from "./bus.js";
 import type { DeviceWatch } from "./device-watch.js";
 import type { GattPaths } from "./objects.js";
@@ -8,10 +9,8 @@ import { DEVICE1, GATT_CHAR1 } from "./values.js";
 import dbus from "dbus-next";
 
 export class BluezLink implements BleLink {
-  private open = true;
   private closing: Promise<void> | undefined;
-  private readonly closeListeners = new Set<(e: Error) => void>();
-  private readonly dataListeners = new Set<(c: Uint8Array) => void>();
+  private readonly ev = new LinkEvents();
 
   constructor(
     readonly address: string,
@@ -21,14 +20,12 @@ export class BluezLink implements BleLink {
     private readonly timeoutMs: number,
     private readonly onGone: (l: BluezLink) => void,
   ) {
-    watch.onValue(gatt.notify, (chunk) => {
-      for (const l of [...this.dataListeners]) l(chunk);
-    });
+    watch.onValue(gatt.notify, (chunk) => this.ev.emitData(chunk));
     watch.onLost((e) => this.lost(e));
   }
 
   get isOpen(): boolean {
-    return this.open && this.watch.connected;
+    return this.ev.open && this.watch.connected;
   }
 
   /** The characteristic layout in use and the write type (for logs). */
@@ -55,17 +52,11 @@ export class BluezLink implements BleLink {
   }
 
   onData(listener: (chunk: Uint8Array) => void): () => void {
-    this.dataListeners.add(listener);
-    return () => this.dataListeners.delete(listener);
+    return this.ev.onData(listener);
   }
 
   onClose(listener: (reason: Error) => void): () => void {
-    if (!this.open) {
-      queueMicrotask(() => listener(linkLost("already closed")));
-      return () => undefined;
-    }
-    this.closeListeners.add(listener);
-    return () => this.closeListeners.delete(listener);
+    return this.ev.onClose(listener);
   }
 
   /** The bus connection under the link failed. */
@@ -75,14 +66,11 @@ export class BluezLink implements BleLink {
 
   /** Link lost or closed: listeners fire once, every signal handler of this link is removed. */
   private lost(err: Error): void {
-    if (!this.open) return;
-    this.open = false;
+    if (!this.ev.open) return;
     this.watch.lose(err);
     this.watch.dispose();
-    this.dataListeners.clear();
     this.onGone(this);
-    for (const l of [...this.closeListeners]) l(err);
-    this.closeListeners.clear();
+    this.ev.end(err);
   }
 
   /** StopNotify and Disconnect, each bounded and errors ignored (the device may be gone). */

@@ -6,6 +6,7 @@
  */
 import type { SerialPort } from "serialport";
 import type { BleLink } from "../ble/link.js";
+import { LinkEvents } from "../ble/link-events.js";
 import { linkLost, timeoutError, TransportError } from "../ble/errors.js";
 
 export interface SerialLinkOptions {
@@ -18,18 +19,15 @@ export interface SerialLinkOptions {
 const noop = (): void => undefined;
 
 export class SerialLink implements BleLink {
-  private open = true;
+  private readonly ev = new LinkEvents();
   private lastWriteAt = Number.NEGATIVE_INFINITY;
   private chain: Promise<void> = Promise.resolve();
   private released: Promise<void> = Promise.resolve();
-  private readonly dataListeners = new Set<(c: Uint8Array) => void>();
-  private readonly closeListeners = new Set<(e: Error) => void>();
   /** Pending waits (gap timer, write) woken with the loss reason when the port goes away. */
   private readonly waiters = new Set<(e: Error) => void>();
 
   private readonly onPortData = (chunk: Buffer): void => {
-    const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    for (const l of [...this.dataListeners]) l(bytes);
+    this.ev.emitData(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   };
   private readonly onPortClose = (err: Error | null): void =>
     this.lost(linkLost(err ? `serial port ${this.opts.path} disconnected (${err.message})` : `serial port ${this.opts.path} closed`));
@@ -46,7 +44,7 @@ export class SerialLink implements BleLink {
   }
 
   get isOpen(): boolean {
-    return this.open && this.port.isOpen;
+    return this.ev.open && this.port.isOpen;
   }
 
   /** Queues the request behind earlier writes; resolves once the bytes are handed to the OS. */
@@ -99,26 +97,17 @@ export class SerialLink implements BleLink {
   }
 
   onData(listener: (chunk: Uint8Array) => void): () => void {
-    this.dataListeners.add(listener);
-    return () => this.dataListeners.delete(listener);
+    return this.ev.onData(listener);
   }
 
   onClose(listener: (reason: Error) => void): () => void {
-    if (!this.open) {
-      queueMicrotask(() => listener(linkLost(`serial port ${this.opts.path} already closed`)));
-      return noop;
-    }
-    this.closeListeners.add(listener);
-    return () => this.closeListeners.delete(listener);
+    return this.ev.onClose(listener);
   }
 
   private lost(err: TransportError): void {
-    if (!this.open) return;
-    this.open = false;
+    if (!this.ev.open) return;
     for (const w of [...this.waiters]) w(err);
-    for (const l of [...this.closeListeners]) l(err);
-    this.closeListeners.clear();
-    this.dataListeners.clear();
+    this.ev.end(err);
     this.released = this.release();
   }
 
