@@ -5,7 +5,10 @@
  * nothing is lost when a short-lived command exits right after logging.
  */
 import pino, { type DestinationStream, type Level, type Logger } from "pino";
-import { prettyFactory } from "pino-pretty";
+import { createRequire } from "node:module";
+
+/** pino-pretty is loaded only when pretty output is used (a daemon logging JSON never needs it). */
+const lazyRequire = createRequire(import.meta.url);
 import { redactUrl, REDACTED } from "./config/redact.js";
 import type { LogFormat } from "./config/schema.js";
 
@@ -55,6 +58,7 @@ export function createLogger(opts: LoggerOptions): Logger {
 }
 
 function prettyStream(dest: DestinationStream & { isTTY?: boolean }): DestinationStream {
+  const { prettyFactory } = lazyRequire("pino-pretty") as typeof import("pino-pretty");
   const format = prettyFactory({ colorize: dest.isTTY === true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" });
   return { write: (line: string) => dest.write(format(line)) };
 }

@@ -1,7 +1,10 @@
 /**
  * Runs polls against the simulator (real noble HCI/GATT stack + NobleTransport + poller) and times
  * them: (a) steady state, back-to-back pollOnce on one open link; (b) the bridge's default cycle,
- * transport.open → pollOnce → link.close. Every variant gets its own radio (fresh noble instance).
+ * transport.open → pollOnce → link.close, as the first poll after a start (versions read); (c) the
+ * same cycle as the supervisor runs it every interval afterwards (versions are read once, so the
+ * steady profile) — the adapter time one BMS costs per poll, the input of the capacity figures.
+ * Every variant gets its own radio (fresh noble instance).
  */
 import { performance } from "node:perf_hooks";
 import { pollOnce, type PollStats } from "../runtime/poller.js";
@@ -44,6 +47,8 @@ export interface CycleSample extends PollSample {
 export interface VariantRun {
   steady: PollSample[];
   cycles: CycleSample[];
+  /** open → steady poll → close (the supervisor's cycle after its first poll); empty when not measured. */
+  bridge: CycleSample[];
   /** Host flow-control violations seen by the controller (must be 0). */
   aclOverflow: number;
 }
@@ -52,13 +57,15 @@ const TRANSPORT = { scanTimeoutMs: 5000, connectTimeoutMs: 5000, gattTimeoutMs: 
 const POLL = { requestTimeoutMs: 3000, retries: 2 };
 const WRITE_CMD = 0x52;
 
-export async function runVariant(v: Variant, timing: Required<SimTiming>, n: number): Promise<VariantRun> {
+export async function runVariant(v: Variant, timing: Required<SimTiming>, n: number, bridgeCycles = n): Promise<VariantRun> {
   const bms: ScenarioBms = { ...v.bms, mtu: v.serverMtu, timing: { ...timing } };
   const radio = createSimRadio({ bms: [bms] }, TRANSPORT);
   try {
-    await cycle(radio, v); // warm-up: noble power-on, first scan, JIT
+    await cycle(radio, v, v.cycle); // warm-up: noble power-on, first scan, JIT
     const cycles: CycleSample[] = [];
-    for (let i = 0; i < n; i++) cycles.push(await cycle(radio, v));
+    for (let i = 0; i < n; i++) cycles.push(await cycle(radio, v, v.cycle));
+    const bridge: CycleSample[] = [];
+    for (let i = 0; i < bridgeCycles; i++) bridge.push(await cycle(radio, v, v.steady));
     const steady: PollSample[] = [];
     const link = await radio.transport.open({ address: bms.address });
     try {
@@ -71,13 +78,27 @@ export async function runVariant(v: Variant, timing: Required<SimTiming>, n: num
     } finally {
       await link.close();
     }
-    return { steady, cycles, aclOverflow: radio.controller.counters.aclOverflow };
+    return { steady, cycles, bridge, aclOverflow: radio.controller.counters.aclOverflow };
   } finally {
     await radio.stop();
   }
 }
 
-async function cycle(radio: SimRadio, v: Variant): Promise<CycleSample> {
+/** Only the supervisor's steady cycle (open → steady poll → close), n samples after a warm-up. */
+export async function runBridgeCycles(v: Variant, timing: Required<SimTiming>, n: number): Promise<CycleSample[]> {
+  const bms: ScenarioBms = { ...v.bms, mtu: v.serverMtu, timing: { ...timing } };
+  const radio = createSimRadio({ bms: [bms] }, TRANSPORT);
+  try {
+    await cycle(radio, v, v.cycle);
+    const out: CycleSample[] = [];
+    for (let i = 0; i < n; i++) out.push(await cycle(radio, v, v.steady));
+    return out;
+  } finally {
+    await radio.stop();
+  }
+}
+
+async function cycle(radio: SimRadio, v: Variant, profile: DeviceProfile): Promise<CycleSample> {
   const c = radio.controller;
   let pendingAt = Number.NaN;
   let connectedAt = Number.NaN;
@@ -89,7 +110,7 @@ async function cycle(radio: SimRadio, v: Variant): Promise<CycleSample> {
     const t0 = performance.now();
     const link = await radio.transport.open({ address: v.bms.address });
     const t1 = performance.now();
-    const stats = await pollOnce(link, v.cycle, POLL).then(
+    const stats = await pollOnce(link, profile, POLL).then(
       (r) => r.stats,
       async (e: unknown) => {
         await link.close();

@@ -13,6 +13,7 @@
  * a 129-byte D2 reply becomes 7 notifications — which exercises the multi-PDU path.
  */
 import type { ScenarioBms } from "../sim/scenario.js";
+import type { SimTiming } from "../sim/hci/types.js";
 import type { Variant } from "./run.js";
 
 export const DEFAULT_TIMING = { connectionIntervalMs: 30, replyDelayMs: 40, advertisingIntervalMs: 100 };
@@ -77,3 +78,22 @@ export const VARIANTS: Variant[] = [
     cycle: { protocol: "p81", wantVersion: true },
   },
 ];
+
+/**
+ * The protocol mix of the multi-BMS sections (capacity, resources): BMS i is the module of variant
+ * MIX[i % 3] — A5 (MTU 23), D2 with a MOS sensor (MTU 512) and 0x81 (MTU 512), as in the poll figures.
+ */
+export const MIX = ["a5", "d2", "p81"] as const;
+
+/** Address of BMS `i` of bench run `group` (distinct per run, so concurrent runs never share a topic). */
+export function benchAddress(group: number, i: number): string {
+  const h = (v: number): string => (v & 0xff).toString(16).padStart(2, "0").toUpperCase();
+  return `C0:D6:3C:${h(0x60 + group)}:${h(i >> 8)}:${h(i)}`;
+}
+
+/** Scenario entry for BMS `i` of a run: the variant's module (cells, MTU) with the bench's timing. */
+export function scenarioBms(variantId: string, group: number, i: number, timing: Required<SimTiming>): ScenarioBms {
+  const v = VARIANTS.find((x) => x.id === variantId);
+  if (!v) throw new Error(`unknown bench variant ${variantId}`);
+  return { ...v.bms, name: `bench ${variantId} #${i + 1}`, address: benchAddress(group, i), mtu: v.serverMtu, timing: { ...timing } };
+}

@@ -2,7 +2,8 @@
  * Charged and discharged energy per BMS for HA's Energy dashboard, integrated from gated samples
  * only (trapezoid rule on power, split by sign), never across a gap longer than `maxGapMs` (a missed
  * stretch is not guessed), and persisted atomically (write to a temp file, then rename) together
- * with the last sample, so a restart neither loses nor double-counts an interval.
+ * with the last sample — at most once a minute and on stop — so a restart never double-counts an
+ * interval and a crash loses at most a minute.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
@@ -16,6 +17,7 @@ export interface EnergyState {
 
 export class EnergyCounter {
   private s: EnergyState;
+  private lastSave = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly maxGapMs: number,
@@ -49,8 +51,18 @@ export class EnergyCounter {
       this.s.discharged_kWh += discharged / 1000;
     }
     if (!prev || t > prev.t) this.s.last = { t, p };
-    this.save();
+    // at most once a minute (an SD card does not want a file replaced every poll) and on stop:
+    // a crash loses at most a minute of integration, a restart never double-counts
+    if (t - this.lastSave >= 60_000) {
+      this.lastSave = t;
+      this.save();
+    }
     return this.s;
+  }
+
+  /** Saves now (on stop). */
+  flush(): void {
+    this.save();
   }
 
   private save(): void {

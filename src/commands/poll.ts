@@ -13,7 +13,7 @@ export async function pollCommand(argv: readonly string[], env: NodeJS.ProcessEn
   const protoArg = c.commandFlags.get("protocol")?.at(-1) ?? "auto";
   if (!["auto", "a5", "d2", "p81"].includes(protoArg)) return { exitCode: 2, stderr: `--protocol: expected auto, a5, d2 or p81, got "${protoArg}"\n` };
   const configured = config.bms[0];
-  const radio = transportFor(config, { simulateWhenNoBms: false });
+  const radio = await transportFor(config, { simulateWhenNoBms: false });
   if ("ok" in radio) return { exitCode: radio.exitCode, stderr: radio.message + "\n" };
   const address = configured?.address ?? radio.scenario?.bms[0]?.address;
   if (!address || !normaliseMac(address)) return { exitCode: 2, stderr: "poll: --address MAC is required (e.g. --address C0:D6:3C:57:2A:01)\n" };

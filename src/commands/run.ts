@@ -19,7 +19,7 @@ import { VERSION } from "../version.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HealthFile } from "../runtime/health.js";
-import { startBridgeMetrics, type BridgeMetrics } from "../metrics/index.js";
+import type { BridgeMetrics } from "../metrics/index.js";
 import { addonLayer, type AddonLayer } from "../addon/supervisor.js";
 import { load, type Radio, supervisorOptions, targetsFor, transportFor } from "./setup.js";
 
@@ -74,7 +74,7 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
   const log = createLogger({ level: config.log.level, format: config.log.format });
   if (addon) log.info({ broker: addon.broker, ...(addon.unknownOptions.length ? { ignoredOptions: addon.unknownOptions } : {}) }, "running as a Home Assistant add-on");
   // an add-on must never fill Home Assistant with demo batteries: there, no BMS is an error
-  const radio = transportFor(config, { simulateWhenNoBms: !addon });
+  const radio = await transportFor(config, { simulateWhenNoBms: !addon });
   if ("ok" in radio) return { exitCode: radio.exitCode, message: radio.message };
   const targets = targetsFor(config, radio.scenario);
   if (targets.length === 0 && addon) return { exitCode: 2, message: "bms: add at least one BMS address in the add-on configuration" };
@@ -101,6 +101,7 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
   if (config.metrics.port > 0) {
     try {
       // before start(), so the first poll is counted
+      const { startBridgeMetrics } = await import("../metrics/index.js"); // prom-client only when asked for
       metrics = await startBridgeMetrics(bridge.supervisors, { port: config.metrics.port });
     } catch (e) {
       radio.sim?.controller.stop();

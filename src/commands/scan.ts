@@ -8,7 +8,7 @@ export async function scanCommand(argv: readonly string[], env: NodeJS.ProcessEn
   const raw = c.commandFlags.get("seconds")?.at(-1) ?? "5";
   const seconds = Number(raw);
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 300) return { exitCode: 2, stderr: `--seconds: expected a number of seconds in 0…300, got "${raw}"\n` };
-  const radio = transportFor(c.config, { simulateWhenNoBms: false });
+  const radio = await transportFor(c.config, { simulateWhenNoBms: false });
   if ("ok" in radio) return { exitCode: radio.exitCode, stderr: radio.message + "\n" };
   try {
     const found = await radio.transport.scan(seconds);

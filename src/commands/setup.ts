@@ -8,7 +8,6 @@ import type { Config } from "../config/schema.js";
 import { loadConfig, type LoadResult } from "../config/load.js";
 import type { FlagSpec } from "../config/flags.js";
 import { NobleTransport } from "../ble/noble-transport.js";
-import { BluezTransport } from "../bluez/transport.js";
 import { SerialTransport, serialProfile } from "../serial/serial-transport.js";
 import type { BleTransport } from "../ble/link.js";
 import { createSimRadio, type SimRadio } from "../sim/radio.js";
@@ -32,7 +31,7 @@ export interface Radio {
   simulated?: string;
 }
 
-export function transportFor(config: Config, opts: { simulateWhenNoBms: boolean }): Radio | Fail {
+export async function transportFor(config: Config, opts: { simulateWhenNoBms: boolean }): Promise<Radio | Fail> {
   const ms = (s: number): number => Math.round(s * 1000);
   const timing = {
     scanTimeoutMs: ms(config.ble.scanTimeout),
@@ -53,6 +52,8 @@ export function transportFor(config: Config, opts: { simulateWhenNoBms: boolean 
   }
   if (config.transport === "bluez") {
     // BlueZ owns the adapter (HA OS, desktops): no raw socket, no capabilities, shares with HA
+    // dbus-next and serialport are loaded only by the transport that uses them
+    const { BluezTransport } = await import("../bluez/transport.js");
     return { transport: new BluezTransport({ ...timing, adapter: `hci${config.ble.hciDeviceId}` }) };
   }
   if (config.transport === "serial") {

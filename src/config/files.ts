@@ -5,7 +5,10 @@
  */
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
-import { parseDocument } from "yaml";
+import { createRequire } from "node:module";
+
+/** yaml is loaded only for YAML files. */
+const lazyRequire = createRequire(import.meta.url);
 import { show } from "./formats.js";
 import { isLeaf, schema, type ConfigKey } from "./schema.js";
 
@@ -24,6 +27,7 @@ function parse(file: string, text: string): { ok: true; value: unknown } | { ok:
       return { ok: false, message: `invalid JSON: ${e instanceof Error ? e.message : String(e)}` };
     }
   }
+  const { parseDocument } = lazyRequire("yaml") as typeof import("yaml");
   const doc = parseDocument(text, { prettyErrors: true });
   const err = doc.errors[0];
   if (err) return { ok: false, message: `invalid YAML: ${(err.message.split("\n")[0] ?? "").replace(/:$/, "")}` };

@@ -122,6 +122,10 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     const c = this.client;
     if (!c) return;
     this.client = undefined;
+    // a clean stop is not a lost broker: no "disconnected" events from here on
+    c.removeAllListeners("close");
+    c.removeAllListeners("error");
+    c.on("error", () => undefined);
     const work = (async () => {
       if (c.connected) for (const m of final) await c.publishAsync(m.topic, m.payload, { qos: 1, retain: true });
       await c.endAsync();

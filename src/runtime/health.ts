@@ -22,6 +22,7 @@ export class HealthFile {
   ) {}
 
   set(address: string, state: HealthReport["bms"][string]): void {
+    if (this.bms[address] === state) return; // the 30 s heartbeat keeps `updated` fresh
     this.bms[address] = state;
     this.write();
   }

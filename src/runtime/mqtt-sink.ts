@@ -147,7 +147,7 @@ export class MqttSink implements Sink {
 
   private async publishDiscovery(b: BmsState, s: Snapshot, keys: string[]): Promise<void> {
     const id = bmsIdFromMac(b.target.address);
-    for (const m of buildDiscovery(this.ctx(b.target), s)) await this.pub.publish(m.topic, JSON.stringify(m.payload), { retain: true });
+    await Promise.all(buildDiscovery(this.ctx(b.target), s).map((m) => this.pub.publish(m.topic, JSON.stringify(m.payload), { retain: true })));
     const stale = staleConfigs(b.published ?? [], keys);
     for (const m of clearMessages(this.ctx(b.target), stale)) await this.pub.publish(m.topic, "", { retain: true });
     if (stale.length > 0) this.log.info({ bms: id, cleared: stale }, "cleared obsolete entities");
@@ -185,7 +185,7 @@ export class MqttSink implements Sink {
     await this.pub.publish(bridgeAvailabilityTopic(t), PAYLOAD_ONLINE, { retain: true });
     for (const [id, b] of this.bms) {
       if (b.last) {
-        for (const m of buildDiscovery(this.ctx(b.target), b.last)) await this.pub.publish(m.topic, JSON.stringify(m.payload), { retain: true });
+        await Promise.all(buildDiscovery(this.ctx(b.target), b.last).map((m) => this.pub.publish(m.topic, JSON.stringify(m.payload), { retain: true })));
       }
       await this.pub.publish(bmsAvailabilityTopic(id, t), b.online ? PAYLOAD_ONLINE : PAYLOAD_OFFLINE, { retain: true });
       if (b.last) await this.pub.publish(bmsStateTopic(id, t), JSON.stringify(b.last), { retain: this.opts.retainState });

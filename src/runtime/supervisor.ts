@@ -89,12 +89,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   private async loop(signal: AbortSignal): Promise<void> {
+    // the interval is a period, counted from when a poll was due, not from when it ended: with the
+    // link released, a poll takes ~1 s and "sleep after" would stretch every period by that (bench)
+    let due = performance.now();
     while (!signal.aborted) {
       await this.queue.run(() => this.pollCycle(signal));
       if (signal.aborted) break;
       const delay = nextDelayMs(this.failures, { intervalMs: this.target.pollIntervalMs, offlineAfter: this.opts.offlineAfter, maxMs: this.opts.maxBackoffMs });
-      await sleep(delay, undefined, { signal }).catch(() => undefined);
+      const now = performance.now();
+      due = this.failures === 0 ? Math.max(due + delay, now) : now + delay; // never catch up in a burst
+      await sleep(due - now, undefined, { signal }).catch(() => undefined);
     }
+    this.energy.flush();
     await this.release();
   }
 

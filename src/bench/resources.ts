@@ -1,0 +1,317 @@
+/**
+ * RSS, CPU and MQTT traffic of the real bridge in a child process: `node dist/cli.js run
+ * --sim-scenario <8 BMS, A5/D2/0x81, the bench's timing> --mqtt-url <private Mosquitto>
+ * --poll-interval 5`, warmed up, then measured from /proc.
+ *
+ * Two children run side by side, each with its own broker:
+ * - measured: exactly the CLI above; RSS sampled every second, CPU from utime + stime.
+ * - instrumented: the same plus `--cpu-prof` (where the CPU goes: the simulator's share) and
+ *   `--metrics-port` (the bridge's own poll counters: an independent poll count for the MQTT
+ *   messages per poll). Its CPU is not reported (the profiler and the metrics cost some).
+ * The simulator runs inside the bridge process (the virtual HCI controller replaces the radio), so
+ * the measured CPU and RSS include it: upper bounds for the bridge alone.
+ */
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { SimTiming } from "../sim/hci/types.js";
+import { freePort, startMosquitto, Watch } from "./broker.js";
+import { mixMember, POLL_INTERVAL_MS } from "./capacity.js";
+import { benchEnv, type BridgeChild, removeDir, runDir, spawnBridge, writeScenarioFile } from "./child.js";
+import { counterDelta, DEFAULT_SCHEME, parsePollCounters, parseSeries, statesPerBms, tally, type Tally, TOPIC_KINDS, type TopicKind } from "./messages.js";
+import { clockTicks, cpuPercent, type ProcSample, sampleProc } from "./proc.js";
+import { breakdown, type CpuCategory, type CpuProfile } from "./profile.js";
+import { median, round1 } from "./stats.js";
+import { scenarioBms } from "./variants.js";
+
+export interface ResourceOptions {
+  bms: number;
+  mix: readonly string[];
+  timing: Required<SimTiming>;
+  warmMs: number;
+  measureMs: number;
+  mosquitto: string;
+  measured: boolean;
+  instrumented: boolean;
+}
+
+export interface ResourceFigures {
+  bms: number;
+  pollIntervalS: number;
+  /** Spawn → start of the window. */
+  warmupS: number;
+  /** Spawn → every BMS had published its first state (auto-probe). */
+  allFirstStateS: number;
+  measureS: number;
+  rssMB: { median: number; max: number; first: number; last: number; anonMedian: number; fileMedian: number; samples: number };
+  cpu: { percent: number; userPercent: number; systemPercent: number; mainThreadPercent: number; threads: number };
+  /**
+   * `node -e "setInterval(() => {}, CI)"` over the same window: what a process pays just to wake
+   * up every connection interval — the simulator's link timer does this whenever a link is up
+   * (a real controller wakes the host only when a packet arrives).
+   */
+  timerCalibration: { intervalMs: number; percent: number };
+  polls: {
+    /** State messages seen on the broker in the window (one per successful poll). */
+    states: number;
+    perSecond: number;
+    /** 8 BMS / 5 s. */
+    nominalPerSecond: number;
+    medianPeriodS: number | undefined;
+    cpuMsPerPoll: number;
+    /** CPU if the adapter managed the nominal rate (cpuMsPerPoll × nominal polls/s): a linear estimate. */
+    projectedPercentAtNominal: number;
+  };
+}
+
+export interface SimulatorShare {
+  /** Of the instrumented child's sampled JS-thread busy time, without the metrics endpoint's own work. */
+  share: number;
+  /** Fraction of the window a link was up (Σ poll durations / window, from the bridge's histogram). */
+  linkUpFraction: number | undefined;
+  /** The simulator's connection-event timer: timer calibration × link-up fraction, % of a core. */
+  timerPercent: number | undefined;
+  /** Estimate: (measured CPU − timerPercent) × (1 − share). */
+  bridgeOnlyPercent: number | undefined;
+  /** Profiled busy time in the window as % of one core (the profiler samples the JS thread only). */
+  profiledBusyPercent: number;
+  byCategory: Array<{ category: CpuCategory; ms: number; share: number }>;
+}
+
+export interface MessageFigures {
+  bms: number;
+  /** Messages from the bridge's start to the end of the warm-up, per kind (discovery separately below). */
+  startup: Record<TopicKind, number>;
+  discovery: { messages: number; perBms: number; bytes: number };
+  window: {
+    measureS: number;
+    /** From the bridge's poll counters (Prometheus), all BMS. */
+    polls: number;
+    messages: number;
+    perPoll: number;
+    perKindPerPoll: Record<TopicKind, number>;
+    /** Messages that name a BMS (state, availability, discovery) per poll of that BMS: min and max over BMS. */
+    perBmsPerPoll: { min: number; max: number };
+    stateBytesAvg: number;
+  };
+}
+
+export interface ResourceResult {
+  resources?: ResourceFigures;
+  simulator?: SimulatorShare;
+  messages?: MessageFigures;
+  errors: string[];
+}
+
+function scenario(o: ResourceOptions, group: number, dir: string): string {
+  return writeScenarioFile(dir, Array.from({ length: o.bms }, (_, i) => scenarioBms(mixMember(o.mix, i), group, i, o.timing)));
+}
+
+const MB = (kb: number): number => round1(kb / 1024);
+
+/**
+ * Warm-up: at least warmMs from spawn, and at least one poll interval after every BMS published its
+ * first state (with auto-probe the first round takes long: a 0x81 BMS is found after the D2 and
+ * both A5 probes time out), so discovery and probing stay out of the window. Returns when every
+ * BMS had its first state, in s after spawn.
+ */
+async function warmUp(child: BridgeChild, watch: Watch, o: ResourceOptions): Promise<number> {
+  const deadline = child.spawnedAtMs + 180_000;
+  let exited = false;
+  void child.exited.then(() => void (exited = true));
+  while (statesPerBms(watch.messages, DEFAULT_SCHEME, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY).size < o.bms) {
+    if (exited) throw new Error(`the bridge exited during the warm-up: ${JSON.stringify(child.lines.slice(-3).map((l) => l.fields))}`);
+    if (performance.now() > deadline) throw new Error("not every BMS published a state within 180 s");
+    await sleep(200);
+  }
+  const allAt = performance.now();
+  await sleep(Math.max(0, Math.max(child.spawnedAtMs + o.warmMs, allAt + POLL_INTERVAL_MS) - performance.now()));
+  return round1((allAt - child.spawnedAtMs) / 1000);
+}
+
+async function measuredChild(o: ResourceOptions): Promise<ResourceFigures> {
+  const dir = runDir("rss");
+  const file = scenario(o, 10, dir);
+  const broker = await startMosquitto(o.mosquitto);
+  const watch = await Watch.connect(broker.url);
+  const child = spawnBridge(["--sim-scenario", file, "--mqtt-url", broker.url, "--poll-interval", String(POLL_INTERVAL_MS / 1000)], benchEnv(dir));
+  try {
+    const allFirstS = await warmUp(child, watch, o);
+    const timer = spawn(process.execPath, ["-e", `setInterval(() => {}, ${o.timing.connectionIntervalMs})`], { stdio: "ignore" });
+    const samples: ProcSample[] = [sampleProc(child.pid, performance.now())];
+    const timer0 = timer.pid !== undefined ? sampleProc(timer.pid, performance.now()) : undefined;
+    const end = (samples[0] as ProcSample).atMs + o.measureMs;
+    let timer1: ProcSample | undefined;
+    try {
+      while (performance.now() < end) {
+        await sleep(Math.min(1000, Math.max(0, end - performance.now())));
+        samples.push(sampleProc(child.pid, performance.now()));
+      }
+      timer1 = timer.pid !== undefined ? sampleProc(timer.pid, performance.now()) : undefined;
+    } finally {
+      timer.kill("SIGKILL");
+    }
+    const first = samples[0] as ProcSample;
+    const last = samples.at(-1) as ProcSample;
+    const wall = last.atMs - first.atMs;
+    const hz = clockTicks();
+    const percent = cpuPercent(last.cpuTicks - first.cpuTicks, hz, wall);
+    const states = statesPerBms(watch.messages, DEFAULT_SCHEME, first.atMs, last.atMs);
+    const total = [...states.values()].reduce((a, b) => a + b, 0);
+    const perBmsPeriods = [...states.values()].filter((c) => c > 0).map((c) => wall / 1000 / c);
+    const cpuMsPerPoll = total > 0 ? ((last.cpuTicks - first.cpuTicks) / hz) * 1000 / total : Number.NaN;
+    const nominal = o.bms / (POLL_INTERVAL_MS / 1000);
+    return {
+      bms: o.bms,
+      pollIntervalS: POLL_INTERVAL_MS / 1000,
+      warmupS: round1((first.atMs - child.spawnedAtMs) / 1000),
+      allFirstStateS: allFirstS,
+      measureS: round1(wall / 1000),
+      rssMB: {
+        median: MB(median(samples.map((s) => s.vmRssKb))),
+        max: MB(Math.max(...samples.map((s) => s.vmRssKb))),
+        first: MB(first.vmRssKb),
+        last: MB(last.vmRssKb),
+        anonMedian: MB(median(samples.map((s) => s.rssAnonKb))),
+        fileMedian: MB(median(samples.map((s) => s.rssFileKb))),
+        samples: samples.length,
+      },
+      cpu: {
+        percent: Math.round(percent * 100) / 100,
+        userPercent: Math.round(cpuPercent(last.utimeTicks - first.utimeTicks, hz, wall) * 100) / 100,
+        systemPercent: Math.round(cpuPercent(last.stimeTicks - first.stimeTicks, hz, wall) * 100) / 100,
+        mainThreadPercent: Math.round(cpuPercent(last.mainThreadTicks - first.mainThreadTicks, hz, wall) * 100) / 100,
+        threads: last.threads,
+      },
+      timerCalibration: {
+        intervalMs: o.timing.connectionIntervalMs,
+        percent: timer0 && timer1 ? Math.round(cpuPercent(timer1.cpuTicks - timer0.cpuTicks, hz, timer1.atMs - timer0.atMs) * 100) / 100 : Number.NaN,
+      },
+      polls: {
+        states: total,
+        perSecond: Math.round((total / (wall / 1000)) * 100) / 100,
+        nominalPerSecond: nominal,
+        medianPeriodS: perBmsPeriods.length ? Math.round(median(perBmsPeriods) * 100) / 100 : undefined,
+        cpuMsPerPoll: round1(cpuMsPerPoll),
+        projectedPercentAtNominal: Math.round(((cpuMsPerPoll * nominal) / 1000) * 100 * 100) / 100,
+      },
+    };
+  } finally {
+    await child.stop();
+    await watch.close();
+    await broker.stop();
+    removeDir(dir);
+  }
+}
+
+async function scrape(port: number): Promise<{ polls: Map<string, number>; pollSeconds: Map<string, number> }> {
+  const r = await fetch(`http://127.0.0.1:${port}/metrics`);
+  const text = await r.text();
+  return { polls: parsePollCounters(text), pollSeconds: parseSeries(text, "daly_bms_poll_duration_seconds_sum") };
+}
+
+async function instrumentedChild(o: ResourceOptions): Promise<{ profile: CpuProfile | undefined; linkUpFraction: number | undefined; windowFromMs: number; windowToMs: number; messages: MessageFigures }> {
+  const dir = runDir("prof");
+  const file = scenario(o, 11, dir);
+  const profDir = join(dir, "prof");
+  const port = await freePort();
+  const broker = await startMosquitto(o.mosquitto);
+  const watch = await Watch.connect(broker.url);
+  const child = spawnBridge(
+    ["--sim-scenario", file, "--mqtt-url", broker.url, "--poll-interval", String(POLL_INTERVAL_MS / 1000), "--metrics-port", String(port)],
+    benchEnv(dir),
+    ["--cpu-prof", "--cpu-prof-dir", profDir],
+  );
+  let from = 0;
+  let to = 0;
+  const empty = { polls: new Map<string, number>(), pollSeconds: new Map<string, number>() };
+  let before = empty;
+  let after = empty;
+  try {
+    await warmUp(child, watch, o);
+    from = performance.now();
+    before = await scrape(port);
+    await sleep(o.measureMs);
+    to = performance.now();
+    after = await scrape(port);
+  } finally {
+    await child.stop();
+    await watch.close();
+    await broker.stop();
+  }
+  const delta = counterDelta(before.polls, after.polls);
+  const polls = [...delta.values()].reduce((a, b) => a + b, 0);
+  const pollSeconds = [...counterDelta(before.pollSeconds, after.pollSeconds).values()].reduce((a, b) => a + b, 0);
+  const startup = tally(watch.messages, DEFAULT_SCHEME, Number.NEGATIVE_INFINITY, from);
+  const win = tally(watch.messages, DEFAULT_SCHEME, from, to);
+  const perPoll = (t: Tally): Record<TopicKind, number> => Object.fromEntries(TOPIC_KINDS.map((k) => [k, polls > 0 ? Math.round((t[k].count / polls) * 1000) / 1000 : Number.NaN])) as Record<TopicKind, number>;
+  // messages that name a BMS, per poll of that BMS
+  const named = new Map<string, number>();
+  for (const m of watch.messages) {
+    if (m.atMs < from || m.atMs >= to) continue;
+    const id = /(daly_bms_[0-9a-f]{12})/.exec(m.topic)?.[1];
+    if (id && !m.topic.startsWith("daly_bms/bridge/")) named.set(id, (named.get(id) ?? 0) + 1);
+  }
+  const ratios = [...delta].filter(([, p]) => p > 0).map(([id, p]) => (named.get(id) ?? 0) / p);
+  const messages = TOPIC_KINDS.reduce((a, k) => a + win[k].count, 0);
+  let profile: CpuProfile | undefined;
+  try {
+    const f = readdirSync(profDir).find((n) => n.endsWith(".cpuprofile"));
+    if (f) profile = JSON.parse(readFileSync(join(profDir, f), "utf8")) as CpuProfile;
+  } catch {
+    profile = undefined;
+  } finally {
+    removeDir(dir);
+  }
+  return {
+    profile,
+    linkUpFraction: to > from ? Math.min(1, pollSeconds / ((to - from) / 1000)) : undefined,
+    windowFromMs: from - child.spawnedAtMs,
+    windowToMs: to - child.spawnedAtMs,
+    messages: {
+      bms: o.bms,
+      startup: Object.fromEntries(TOPIC_KINDS.map((k) => [k, startup[k].count])) as Record<TopicKind, number>,
+      discovery: { messages: startup.discovery.count, perBms: Math.round((startup.discovery.count / o.bms) * 10) / 10, bytes: startup.discovery.bytes },
+      window: {
+        measureS: round1((to - from) / 1000),
+        polls,
+        messages,
+        perPoll: polls > 0 ? Math.round((messages / polls) * 1000) / 1000 : Number.NaN,
+        perKindPerPoll: perPoll(win),
+        perBmsPerPoll: { min: ratios.length ? Math.round(Math.min(...ratios) * 1000) / 1000 : Number.NaN, max: ratios.length ? Math.round(Math.max(...ratios) * 1000) / 1000 : Number.NaN },
+        stateBytesAvg: win.state.count > 0 ? Math.round(win.state.bytes / win.state.count) : 0,
+      },
+    },
+  };
+}
+
+export async function runResources(o: ResourceOptions): Promise<ResourceResult> {
+  const errors: string[] = [];
+  const [m, i] = await Promise.all([
+    o.measured ? measuredChild(o).catch((e: unknown) => void errors.push(`resources: ${e instanceof Error ? e.message : String(e)}`)) : undefined,
+    o.instrumented ? instrumentedChild(o).catch((e: unknown) => void errors.push(`instrumented run: ${e instanceof Error ? e.message : String(e)}`)) : undefined,
+  ]);
+  const out: ResourceResult = { errors };
+  if (m) out.resources = m;
+  if (i) {
+    out.messages = i.messages;
+    if (i.profile) {
+      const b = breakdown(i.profile, i.windowFromMs, i.windowToMs);
+      const base = b.busyMs - (b.byCategory.metrics ?? 0);
+      const timerPercent = m && i.linkUpFraction !== undefined && Number.isFinite(m.timerCalibration.percent) ? m.timerCalibration.percent * i.linkUpFraction : undefined;
+      out.simulator = {
+        share: Math.round(b.simulatorShare * 1000) / 1000,
+        linkUpFraction: i.linkUpFraction !== undefined ? Math.round(i.linkUpFraction * 1000) / 1000 : undefined,
+        timerPercent: timerPercent !== undefined ? Math.round(timerPercent * 100) / 100 : undefined,
+        bridgeOnlyPercent: m ? Math.round(Math.max(0, m.cpu.percent - (timerPercent ?? 0)) * (1 - b.simulatorShare) * 100) / 100 : undefined,
+        profiledBusyPercent: b.windowMs > 0 ? Math.round((b.busyMs / b.windowMs) * 100 * 100) / 100 : Number.NaN,
+        byCategory: (Object.entries(b.byCategory) as Array<[CpuCategory, number]>)
+          .map(([category, ms]) => ({ category, ms: round1(ms), share: base > 0 ? Math.round((ms / base) * 1000) / 1000 : 0 }))
+          .sort((x, y) => y.ms - x.ms),
+      };
+    } else if (o.instrumented) errors.push("instrumented run: no CPU profile written");
+  }
+  return out;
+}
