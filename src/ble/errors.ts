@@ -2,7 +2,7 @@
 export class TransportError extends Error {
   constructor(
     message: string,
-    readonly kind: "timeout" | "not-found" | "gatt-missing" | "link-lost" | "adapter" | "no-reply",
+    readonly kind: "timeout" | "not-found" | "gatt-missing" | "link-lost" | "adapter" | "no-reply" | "corrupt",
   ) {
     super(message);
     this.name = "TransportError";

@@ -137,7 +137,11 @@ export async function pollOnce(link: BleLink, known: DeviceProfile | undefined, 
     for (const step of pollPlan(profile)) {
       const ok = await runStep(rx, step, col, opts);
       if (step.label === "mos" && (!ok || col.fields.scalars.mos_temp_C === undefined)) next.mosBlock = false;
-      if (!ok && !step.optional) throw new TransportError(`no reply to ${profile.protocol} ${step.label} request`, "no-reply");
+      if (!ok && !step.optional) {
+        // frames came but none passed its checksum: the link corrupts, the BMS is not asleep
+        if (rx.stats.rejectedFrames > 0) throw new TransportError(`only corrupt replies to ${profile.protocol} ${step.label} request (${rx.stats.rejectedFrames} rejected)`, "corrupt");
+        throw new TransportError(`no reply to ${profile.protocol} ${step.label} request`, "no-reply");
+      }
     }
     return { snapshot: snapshotFromDaly(col.fields, profile.protocol), profile: next, stats: rx.stats };
   } finally {

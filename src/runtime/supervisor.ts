@@ -157,7 +157,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   private asleep(partial: Snapshot): void {
+    // the module answered the link: reachable, so neither a failure nor offline (README "Sleeping is
+    // not offline"); a BMS back in range but asleep must come online again (found by the soak)
+    this.failures = 0;
     this.emit("sleeping", { ...(partial.protocol ? { protocol: partial.protocol } : {}), ...this.sticky, status: "sleeping", rejected_samples: this.gate.rejected });
+    this.setOnline(true);
   }
 
   private setOnline(v: boolean): void {
