@@ -1,51 +1,13 @@
 /**
- * The bench's private Mosquitto (a free loopback port, no persistence) and an independent MQTT
- * subscriber that records every message with its receipt time. (test/helpers/broker.ts does the
- * same for the tests; src must not import test/.)
+ * The bench's private Mosquitto (src/util/mosquitto.ts) and an independent MQTT subscriber that
+ * records every message with its receipt time.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { startMosquitto as startMosquittoProcess } from "../util/mosquitto.js";
 import { performance } from "node:perf_hooks";
 import mqtt, { type MqttClient } from "mqtt";
 import type { SeenMessage } from "./messages.js";
 
-const CANDIDATES = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto"];
-
-export function findMosquitto(): string | undefined {
-  return CANDIDATES.find((p) => spawnSync(p, ["-h"]).error === undefined);
-}
-
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      const port = typeof a === "object" && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
-
-async function waitListening(port: number, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, "127.0.0.1");
-      s.once("connect", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once("error", () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`mosquitto did not listen on port ${port} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { findMosquitto, freePort } from "../util/mosquitto.js";
 
 export interface Broker {
   url: string;
@@ -53,28 +15,8 @@ export interface Broker {
 }
 
 export async function startMosquitto(bin: string): Promise<Broker> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), "daly-bench-mosq-"));
-  chmodSync(dir, 0o755); // started as root, mosquitto drops to its own user and must read the file
-  const conf = join(dir, "mosquitto.conf");
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\n`);
-  const proc: ChildProcess = spawn(bin, ["-c", conf], { stdio: ["ignore", "ignore", "ignore"] });
-  const stop = async (): Promise<void> => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      await new Promise<void>((resolve) => {
-        proc.once("exit", () => resolve());
-        proc.kill("SIGTERM");
-      });
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await waitListening(port, 5000);
-  } catch (e) {
-    await stop();
-    throw e;
-  }
-  return { url: `mqtt://127.0.0.1:${port}`, stop };
+  const m = await startMosquittoProcess(bin);
+  return { url: m.url, stop: () => m.dispose() };
 }
 
 /** Subscribes to everything (`#`) before the bridge starts; keeps topic, size and receipt time. */

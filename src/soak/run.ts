@@ -12,7 +12,7 @@ import type { SoakArgs } from "./args.js";
 import { CheckerCore } from "./checker-core.js";
 import { MqttChecker } from "./checker.js";
 import { FaultInjector } from "./faults.js";
-import { findMosquitto, startMosquitto } from "./mosquitto.js";
+import { findMosquitto, startMosquitto } from "../util/mosquitto.js";
 import { growth, Probes } from "./probes.js";
 import { humanReport, maxRecovery, type SoakReport, verdict } from "./report.js";
 import { seededRng } from "./rng.js";

@@ -1,7 +1,7 @@
 /**
- * A private Mosquitto for the soak: a free loopback port, no persistence (a restart loses every
- * retained message, like a broker whose disk was wiped), stopped and started on the same port.
- * (test/helpers/broker.ts does the same for the tests; src must not import test/.)
+ * A private Mosquitto for the tests, the soak and the bench: a free loopback port, no persistence
+ * (a restart loses every retained message, like a broker whose disk was wiped), optional password
+ * authentication, stopped and started on the same port.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -25,7 +25,7 @@ export function findMosquitto(): string | undefined {
   return CANDIDATES.find((p) => spawnSync(p, ["-h"]).error === undefined);
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
     const s = createServer();
     s.listen(0, "127.0.0.1", () => {
@@ -54,12 +54,21 @@ async function waitListening(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-export async function startMosquitto(bin: string): Promise<Mosquitto> {
+export async function startMosquitto(bin: string, auth?: { username: string; password: string }): Promise<Mosquitto> {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), "daly-soak-mosq-"));
-  chmodSync(dir, 0o755); // started as root, mosquitto drops to its own user and must read the file
+  const dir = mkdtempSync(join(tmpdir(), "daly-mosq-"));
+  chmodSync(dir, 0o755); // started as root, mosquitto drops to its own user and must read its files
   const conf = join(dir, "mosquitto.conf");
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n`);
+  let authLines = "allow_anonymous true\n";
+  if (auth) {
+    const pw = join(dir, "passwd");
+    writeFileSync(pw, "");
+    const r = spawnSync("mosquitto_passwd", ["-b", pw, auth.username, auth.password]);
+    if (r.status !== 0) throw new Error(`mosquitto_passwd failed: ${String(r.stderr)}`);
+    chmodSync(pw, 0o644);
+    authLines = `allow_anonymous false\npassword_file ${pw}\n`;
+  }
+  writeFileSync(conf, `listener ${port} 127.0.0.1\n${authLines}persistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n`);
   let proc: ChildProcess | undefined;
   let tail = "";
   const start = async (): Promise<void> => {
