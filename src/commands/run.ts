@@ -76,7 +76,9 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
   // an add-on must never fill Home Assistant with demo batteries: there, no BMS is an error
   const radio = await transportFor(config, { simulateWhenNoBms: !addon });
   if ("ok" in radio) return { exitCode: radio.exitCode, message: radio.message };
-  const targets = targetsFor(config, radio.scenario);
+  // the demo shows live data: every 5 s unless a poll interval was set on purpose
+  const demo = radio.simulated !== undefined && c.sources.keys.pollInterval === "default";
+  const targets = targetsFor(demo ? { ...config, pollInterval: 5 } : config, radio.scenario);
   if (targets.length === 0 && addon) return { exitCode: 2, message: "bms: add at least one BMS address in the add-on configuration" };
   if (targets.length === 0) return { exitCode: 2, message: "bms: no BMS to poll (the scenario lists none)" };
   if (radio.simulated) log.info({ simulation: radio.simulated, bms: targets.map((t) => t.address) }, "using the simulated radio");
