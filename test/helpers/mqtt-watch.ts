@@ -55,6 +55,18 @@ export class Watcher {
     return (m) => m.topic === t && (payload === undefined || m.payload === payload);
   }
 
+  /**
+   * Returns once every retained message of the subscription has arrived: the broker sends them
+   * right after SUBACK, so a message published afterwards on our own topic comes after all of them.
+   */
+  async sync(): Promise<void> {
+    const topic = `watch-sync/${Math.random().toString(16).slice(2)}`;
+    await this.client.subscribeAsync(topic, { qos: 1 });
+    const seen = this.waitFor((m) => m.topic === topic, "sync marker", 10000);
+    await this.client.publishAsync(topic, "sync", { qos: 1 });
+    await seen;
+  }
+
   async publish(topic: string, payload: string, retain = false): Promise<void> {
     await this.client.publishAsync(topic, payload, { qos: 1, retain });
   }
