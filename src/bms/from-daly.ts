@@ -4,7 +4,7 @@
  * reported values; nothing is invented.
  */
 import type { DalyFields } from "../daly/fields.js";
-import { round } from "../daly/a5-layouts.js";
+import { round } from "../daly/scales.js";
 import { P81_LAYOUT } from "../daly/modbus-layouts.js";
 import { toHex } from "../util/hex.js";
 import { faultWordNames, legacyAlarmNames } from "./alarms.js";

@@ -3,7 +3,6 @@
  * big-endian. Bytes not listed are reserved or stale (§2.7.1) and never read.
  */
 import type { ScalarKey } from "./fields.js";
-export { round } from "./scales.js";
 
 export type Raw = "u8" | "u16" | "u32";
 export interface FieldRow {

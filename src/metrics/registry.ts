@@ -10,6 +10,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { TransportError } from "../ble/errors.js";
 import type { Snapshot } from "../bms/snapshot.js";
+import { bmsIdFromMac } from "../ha/topics.js";
 
 export const BMS_LABELS = ["bms_id", "address", "name"] as const;
 export type BmsLabel = (typeof BMS_LABELS)[number];
@@ -25,9 +26,8 @@ export type ErrorKind = (typeof ERROR_KINDS)[number];
 const everyKindListed: [Exclude<TransportError["kind"], ErrorKind>] extends [never] ? true : false = true;
 void everyKindListed;
 
-export function bmsId(address: string): string {
-  return "daly_bms_" + address.toLowerCase().replace(/[^0-9a-f]/g, "");
-}
+/** The public bms_id (ha/topics.ts owns the derivation from the MAC). */
+export const bmsId = bmsIdFromMac;
 
 export function bmsLabels(target: { readonly address: string; readonly name?: string | undefined }): BmsLabelValues {
   return { bms_id: bmsId(target.address), address: target.address.toUpperCase(), name: target.name ?? "" };

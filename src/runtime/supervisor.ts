@@ -17,6 +17,7 @@ import { TransportError } from "../ble/errors.js";
 import { PlausibilityGate, type GateRule } from "../bms/gate.js";
 import { EnergyCounter } from "../bms/energy.js";
 import { round } from "../daly/scales.js";
+import { bmsIdFromMac } from "../ha/topics.js";
 
 export interface BmsTarget {
   address: string;
@@ -74,7 +75,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     super();
     if (target.protocol !== "auto") this.profile = opts.initialProfile?.(target.protocol) ?? { protocol: target.protocol, wantVersion: true };
     this.gate = new PlausibilityGate({ maxCurrentA: opts.maxCurrentA ?? 1000 });
-    const id = "daly_bms_" + target.address.replaceAll(":", "").toLowerCase();
+    const id = bmsIdFromMac(target.address);
     // integrate across at most three missed polls; a longer gap is not guessed
     this.energy = new EnergyCounter(3 * target.pollIntervalMs + 5000, opts.energyFile?.(id));
   }

@@ -16,6 +16,7 @@ import { schemaLeaves } from "../../src/config/schema.js";
 import { parseBmsList } from "../../src/config/formats.js";
 import { loadConfig } from "../../src/config/load.js";
 import { ADDON_OPTION_MAP, optionsToConfig } from "../../src/addon/options.js";
+import { dockerInstructions, type Instr } from "../helpers/dockerfile.js";
 
 const ADDON = join(ROOT, "ha-addon");
 const readText = (...p: string[]): string => readFileSync(join(ROOT, ...p), "utf8");
@@ -473,22 +474,7 @@ test("repository.yaml: name, url and maintainer; url matches the add-on's", () =
   assert.equal(repo.url, config.url);
 });
 
-interface Instr {
-  op: string;
-  args: string;
-}
-function parseDockerfile(text: string): Instr[] {
-  const lines = text.split("\n").filter((l) => !/^\s*#/.test(l));
-  const joined = lines.join("\n").replace(/\\\n/g, " ");
-  return joined
-    .split("\n")
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .map((l) => {
-      const m = /^(\S+)\s*(.*)$/.exec(l) as RegExpExecArray;
-      return { op: (m[1] as string).toUpperCase(), args: m[2] as string };
-    });
-}
+const parseDockerfile = dockerInstructions;
 
 test("ha-addon/Dockerfile names its base image explicitly, tagged with the add-on version", () => {
   const instrs = parseDockerfile(readText("ha-addon", "Dockerfile"));

@@ -14,6 +14,7 @@ import YAML from "yaml";
 import { ROOT } from "../helpers/paths.js";
 import { EXTRA_FLAGS, schemaLeaves } from "../../src/config/schema.js";
 import { loadConfig } from "../../src/config/load.js";
+import { dockerInstructions, type Instr } from "../helpers/dockerfile.js";
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -106,27 +107,13 @@ test("compose: builds from the repository with docker/Dockerfile; node caps neve
 
 // ---- Dockerfile ----
 
-interface Instr {
-  op: string;
-  args: string;
-}
 interface Stage {
   from: string;
   name?: string;
   instrs: Instr[];
 }
 function parseDockerfile(text: string): { preamble: Instr[]; stages: Stage[] } {
-  const lines = text.split("\n").filter((l) => !/^\s*#/.test(l));
-  const instrs = lines
-    .join("\n")
-    .replace(/\\\n/g, " ")
-    .split("\n")
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .map((l) => {
-      const m = /^(\S+)\s*(.*)$/.exec(l) as RegExpExecArray;
-      return { op: (m[1] as string).toUpperCase(), args: m[2] as string };
-    });
+  const instrs = dockerInstructions(text);
   const preamble: Instr[] = [];
   const stages: Stage[] = [];
   for (const i of instrs) {
