@@ -10,6 +10,7 @@ import type { FlagSpec } from "../config/flags.js";
 import { NobleTransport } from "../ble/noble-transport.js";
 import { SerialTransport, serialProfile } from "../serial/serial-transport.js";
 import type { BleTransport } from "../ble/link.js";
+import { maxBackoffMs } from "../runtime/backoff.js";
 import { createSimRadio, type SimRadio } from "../sim/radio.js";
 import { DEMO_SCENARIO, loadScenarioFile, type Scenario } from "../sim/scenario.js";
 import type { BmsTarget, SupervisorOptions } from "../runtime/supervisor.js";
@@ -104,6 +105,6 @@ export function supervisorOptions(config: Config, env: NodeJS.ProcessEnv = proce
     requestTimeoutMs: Math.round(config.ble.requestTimeout * 1000),
     retries: config.ble.requestRetries,
     offlineAfter: config.offlineAfterFailures,
-    maxBackoffMs: Math.max(300_000, config.pollInterval * 1000),
+    maxBackoffMs: maxBackoffMs(config.pollInterval * 1000),
   };
 }

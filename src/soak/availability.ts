@@ -50,16 +50,26 @@ export interface AsleepRuleInput {
   alive: readonly number[];
   /** The BMS must have been polled this recently before the window (not in backoff after a failure). */
   recentMs: number;
+  /**
+   * Latest time the bridge's next poll may come after failing faults that overlapped the window
+   * (bounds.retryAfterFaultMs): the bridge cannot see the BMS is back, asleep, before it retries.
+   */
+  retryDueBy?: number;
   graceMs: number;
   now: number;
 }
 
-/** A sleeping window long enough for two polls must show status "sleeping", if the BMS was being polled when it began. */
+/**
+ * A sleeping window long enough for two polls must show status "sleeping", if the BMS was being
+ * polled when it began and was not in backoff (after an overlapping failing fault) until it ended.
+ */
 export function asleepAfterWindow(i: AsleepRuleInput): RuleResult {
   const w = i.window;
   if (w.kind !== "sleeping" || w.to - w.from < i.requiredMs) return { ok: "n/a" };
   // never polled (a failure, not asleep), or in backoff after failures (the next poll may be late)
   if (!i.alive.some((t) => t < w.from && t >= w.from - i.recentMs)) return { ok: "n/a" };
+  // out of range (or hung) during the window: backoff; only a sleep that outlasts the retry counts
+  if (i.retryDueBy !== undefined && w.to < i.retryDueBy) return { ok: "n/a" };
   if (i.sleeping.some((t) => t >= w.from && t <= w.to + i.graceMs)) return { ok: true };
   if (i.now <= w.to + i.graceMs) return { ok: "pending" };
   return { ok: false, reason: `sleeping for ${((w.to - w.from) / 1000).toFixed(1)} s and no status "sleeping" published` };

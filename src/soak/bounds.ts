@@ -3,6 +3,7 @@
  * upper bounds of what the bridge may take, never measurements of it, so a slow bridge shows up as
  * an error instead of moving the goal posts.
  */
+import { maxBackoffMs } from "../runtime/backoff.js";
 import type { FaultKind, SoakTiming } from "./types.js";
 
 /** Wait for the adapter queue per other BMS polled in between (a cycle on the fast simulator). */
@@ -63,8 +64,6 @@ export function staleOnlineMs(t: SoakTiming): number {
   return t.offlineAfter * (t.pollIntervalMs + worst + queueSlackMs(t)) + 5000;
 }
 
-/** supervisorOptions (commands/setup.ts): backoff capped at max(300 s, poll interval). */
-const MAX_BACKOFF_MS = 300_000;
 
 /**
  * Latest time after a failing fault of this length ends until the bridge polls again: failures
@@ -77,7 +76,7 @@ export function retryAfterFaultMs(t: SoakTiming, faultMs: number): number {
   let delay = t.pollIntervalMs;
   while (elapsed < faultMs) {
     failures += 1;
-    delay = failures < t.offlineAfter ? t.pollIntervalMs : Math.min(Math.max(MAX_BACKOFF_MS, t.pollIntervalMs), t.pollIntervalMs * 2 ** (failures - t.offlineAfter + 1));
+    delay = failures < t.offlineAfter ? t.pollIntervalMs : Math.min(maxBackoffMs(t.pollIntervalMs), t.pollIntervalMs * 2 ** (failures - t.offlineAfter + 1));
     elapsed += failures < t.offlineAfter ? delay : delay * 0.8;
   }
   return delay * 1.2 + queueSlackMs(t) + pollBoundMs(t);

@@ -69,7 +69,12 @@ export function judgeTrack(t: Track, now: number, final: boolean, c: JudgeContex
     if (w.to === undefined || t.judged.has(w)) continue;
     const ended = { ...w, to: w.to };
     const off = offlineAfterWindow({ window: ended, requiredMs: offlineWindowMs(c.timing, w.kind), availability: t.avail, outages: c.faults.outages(), graceMs: 5000, now });
-    const asleep = asleepAfterWindow({ window: ended, requiredMs: asleepWindowMs(c.timing), sleeping: t.sleepingAt, alive: [...t.freshAt, ...t.sleepingAt], recentMs: staleOnlineMs(c.timing), graceMs: 5000, now });
+    // failing faults over the window (out of range, hung connects): the bridge is in backoff
+    const retryDueBy = Math.max(
+      0,
+      ...windows.filter((f) => f.effect === "fails" && f.from <= ended.to && (f.to === undefined || f.to >= ended.from)).map((f) => (f.to === undefined ? Infinity : f.to + retryAfterFaultMs(c.timing, f.to - f.from))),
+    );
+    const asleep = asleepAfterWindow({ window: ended, requiredMs: asleepWindowMs(c.timing), sleeping: t.sleepingAt, alive: [...t.freshAt, ...t.sleepingAt], recentMs: staleOnlineMs(c.timing), ...(retryDueBy > 0 ? { retryDueBy } : {}), graceMs: 5000, now });
     if ((off.ok === "pending" || asleep.ok === "pending") && !final) continue;
     t.judged.add(w); // still pending at the end of the run: not judged
     if (off.ok === false) c.errors.push({ at: w.from, address: a, rule: "offline-after-window", detail: off.reason });

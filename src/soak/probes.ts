@@ -3,12 +3,19 @@
  * sample so each covers its own interval), active handles, listener counts on noble's objects
  * (NobleTransport.diagnostics) and on `process`, and process warnings (MaxListenersExceeded…).
  */
+import { readFileSync } from "node:fs";
 import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 
 export interface Sample {
   tS: number;
   rssMB: number;
+  /** RssAnon from /proc/self/status: private memory (heap, malloc, stacks), without the shared node binary. */
+  anonMB: number;
   heapMB: number;
+  /** V8's committed heap (heapUsed is the live part). */
+  heapTotalMB: number;
+  /** Memory outside the V8 heap owned by JS objects (Buffers, ArrayBuffers). */
+  externalMB: number;
   eldP50Ms: number;
   eldP99Ms: number;
   eldMaxMs: number;
@@ -26,6 +33,15 @@ export interface Diagnosable {
 const PROCESS_EVENTS = ["exit", "SIGINT", "SIGTERM", "uncaughtException", "unhandledRejection", "warning", "beforeExit"] as const;
 const mb = (b: number): number => Math.round((b / 1048576) * 10) / 10;
 const RESOLUTION_MS = 10;
+
+function rssAnonMB(): number {
+  try {
+    const kb = /^RssAnon:\s+(\d+)/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1];
+    return kb === undefined ? Number.NaN : Math.round((Number(kb) / 1024) * 10) / 10;
+  } catch {
+    return Number.NaN; // not Linux
+  }
+}
 const STALL_MS = 100;
 /** The histogram holds whole timer periods: the delay is what exceeds the sampling period. */
 const ms = (ns: number): number => Math.max(0, Math.round((ns / 1e6 - RESOLUTION_MS) * 10) / 10);
@@ -65,7 +81,10 @@ export class Probes {
     const s: Sample = {
       tS: Math.round((now - this.t0) / 100) / 10,
       rssMB: mb(mem.rss),
+      anonMB: rssAnonMB(),
       heapMB: mb(mem.heapUsed),
+      heapTotalMB: mb(mem.heapTotal),
+      externalMB: mb(mem.external),
       eldP50Ms: ms(this.eld.percentile(50)),
       eldP99Ms: ms(this.eld.percentile(99)),
       eldMaxMs: ms(this.eld.max),
@@ -90,7 +109,10 @@ export interface Growth {
   warm: Sample | undefined;
   end: Sample | undefined;
   rssGrowthMB: number;
+  anonGrowthMB: number;
   heapGrowthMB: number;
+  heapTotalGrowthMB: number;
+  externalGrowthMB: number;
   listenerGrowth: number;
   eldP99MaxMs: number;
   eldMaxMs: number;
@@ -101,13 +123,17 @@ export function growth(samples: readonly Sample[], warmupS: number): Growth {
   const start = samples[0];
   const end = samples[samples.length - 1];
   const warm = samples.find((s) => s.tS >= warmupS) ?? end;
+  const delta = (f: (s: Sample) => number): number => Math.round(((end ? f(end) : 0) - (warm ? f(warm) : 0)) * 10) / 10;
   const listeners = (s: Sample | undefined): number => (s ? s.nobleListeners + s.peripheralListeners + s.processListeners : 0);
   return {
     start,
     warm,
     end,
-    rssGrowthMB: Math.round(((end?.rssMB ?? 0) - (warm?.rssMB ?? 0)) * 10) / 10,
-    heapGrowthMB: Math.round(((end?.heapMB ?? 0) - (warm?.heapMB ?? 0)) * 10) / 10,
+    rssGrowthMB: delta((x) => x.rssMB),
+    anonGrowthMB: delta((x) => x.anonMB),
+    heapGrowthMB: delta((x) => x.heapMB),
+    heapTotalGrowthMB: delta((x) => x.heapTotalMB),
+    externalGrowthMB: delta((x) => x.externalMB),
     listenerGrowth: listeners(end) - listeners(warm),
     eldP99MaxMs: Math.max(0, ...samples.map((s) => s.eldP99Ms)),
     eldMaxMs: Math.max(0, ...samples.map((s) => s.eldMaxMs)),

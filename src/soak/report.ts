@@ -78,6 +78,7 @@ export function humanReport(r: SoakReport): string {
     ...r.hangs.map(problemLine),
     `Recovery     ${rec("broker restart")}; ${rec("HA restart")} (max ${s1(r.recovery.maxBrokerMs)} / ${s1(r.recovery.maxHaMs)})`,
     `Memory       RSS ${trio((x) => x.rssMB)} MB (start → after ${g.warmupS} s warm-up → end: ${signed(g.rssGrowthMB)} MB after warm-up); heap ${trio((x) => x.heapMB)} MB (${signed(g.heapGrowthMB)} MB)`,
+    `             private (RssAnon) ${trio((x) => x.anonMB)} MB (${signed(g.anonGrowthMB)}); V8 committed ${trio((x) => x.heapTotalMB)} MB (${signed(g.heapTotalGrowthMB)}); external/Buffers ${trio((x) => x.externalMB)} MB (${signed(g.externalGrowthMB)})`,
     `Event loop   delay p99 ${trio((x) => x.eldP99Ms)} ms, worst p99 ${g.eldP99MaxMs} ms, worst max ${g.eldMaxMs} ms; ${g.stalls.length} stalls > 100 ms${g.stalls.length ? ` (longest ${Math.max(...g.stalls.map((x) => x.ms))} ms)` : ""}`,
     `Listeners    noble ${trio((x) => x.nobleListeners)}, peripherals ${trio((x) => x.peripheralListeners)}, process ${trio((x) => x.processListeners)}, open links ${trio((x) => x.openLinks)}, active resources ${trio((x) => x.activeResources)} (growth after warm-up ${signed(g.listenerGrowth)})`,
     ...g.warnings.map((w) => `    warning: ${w}`),

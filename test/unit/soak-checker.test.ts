@@ -179,6 +179,28 @@ describe("soak checker core: asleep is not offline (README)", () => {
   });
 });
 
+describe("soak checker core: asleep after a window, unless the bridge was in backoff", () => {
+  const timing: SoakTiming = { pollIntervalMs: 1000, offlineAfter: 3, scanTimeoutMs: 1000, connectTimeoutMs: 1000, requestTimeoutMs: 300, retries: 1, bmsCount: 1, hangMs: 30_000 };
+  const asleep: FaultWindow = { address: ADDR, kind: "sleeping", from: T0 + 10_000, to: T0 + 40_000, effect: "silent" };
+  // out of range for 18 s inside the sleep: offline, then retries back off beyond the sleep's end
+  const away: FaultWindow = { address: ADDR, kind: "outOfRange", from: T0 + 12_000, to: T0 + 30_000, effect: "fails" };
+  const run = (windows: FaultWindow[]): string[] => {
+    const b = drifting();
+    const core = new CheckerCore([b], timing, { windows: () => windows, outages: () => [], brokerUp: () => true }, T0);
+    for (let t = T0 + 1000; t < T0 + 10_000; t += 1000) core.onMessage(`daly_bms/${ID}/state`, JSON.stringify(stateAt(b, t + 200)), t + 300);
+    core.onMessage(`daly_bms/${ID}/availability`, "online", T0 + 1310);
+    core.onMessage(`daly_bms/${ID}/availability`, "offline", T0 + 16_000);
+    core.tick(T0 + 60_000);
+    return core.availabilityErrors.map((p) => p.rule);
+  };
+  it("requires status sleeping when the BMS was reachable during a long sleep", () => {
+    assert.ok(run([asleep]).includes("asleep-after-window"));
+  });
+  it("does not require it when an out-of-range window put the bridge in backoff past the sleep's end", () => {
+    assert.ok(!run([asleep, away]).includes("asleep-after-window"));
+  });
+});
+
 describe("soak recovery", () => {
   it("measures the time until every needed topic is seen again, and times out", () => {
     const needs = { configs: ["homeassistant/sensor/x/soc/config"], availability: ["daly_bms/bridge/availability"], states: ["daly_bms/x/state"] };
