@@ -145,5 +145,7 @@ export async function runCommand(argv: readonly string[], env: NodeJS.ProcessEnv
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+    // stdout mode piped into a reader that quits (`| head -1`): stop like Ctrl-C, BLE released
+    if (h.sink instanceof StdoutSink) void h.sink.closed.then(() => onSignal("SIGTERM"));
   });
 }

@@ -47,8 +47,16 @@ export async function transportFor(config: Config, opts: { simulateWhenNoBms: bo
       if (!r.ok) return { ok: false, exitCode: 2, message: r.message };
       scenario = r.scenario;
     }
-    const radio = createSimRadio(scenario, { ...timing, cancelGraceMs: 300 });
     const why = config.transport === "simulator" ? (config.simulation.scenario ? `scenario ${config.simulation.scenario}` : "built-in demo scenario") : "no BMS configured: built-in demo scenario";
+    if (config.simulation.hciSocket) {
+      // the radio simulated in another process (sim/remote): only the bridge runs here
+      const { connectRemoteHci } = await import("../sim/remote/client.js");
+      const remote = await connectRemoteHci(config.simulation.hciSocket).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+      if (remote instanceof Error) return { ok: false, exitCode: 1, message: `simulation.hciSocket: ${remote.message}` };
+      const transport = new NobleTransport({ ...timing, cancelGraceMs: 300, socketFactory: remote.socketFactory, kind: "simulator" });
+      return { transport, scenario, simulated: `${why}, radio in the simulator process at ${config.simulation.hciSocket}` };
+    }
+    const radio = createSimRadio(scenario, { ...timing, cancelGraceMs: 300 });
     return { transport: radio.transport, scenario, simulated: why, sim: radio };
   }
   if (config.transport === "bluez") {

@@ -23,7 +23,7 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 export interface Config {
   readonly bms: readonly BmsConfig[];
   readonly transport: Transport;
-  readonly simulation: { readonly scenario: string };
+  readonly simulation: { readonly scenario: string; readonly hciSocket: string };
   readonly ble: {
     readonly hciDeviceId: number;
     readonly userChannel: boolean;
@@ -84,6 +84,10 @@ export const schema = {
   },
   simulation: {
     scenario: str("Scenario file for the simulator; empty = the built-in demo scenario.", "DALY_SIM_SCENARIO", { arg: "sim-scenario" }),
+    hciSocket: str(
+      "Unix socket of a simulator running as its own process (node dist/sim/remote/main.js, same scenario): the radio is simulated there, the bridge process runs only the bridge (benchmarks). Empty = the simulator runs in-process.",
+      "DALY_SIM_HCI_SOCKET",
+    ),
   },
   ble: {
     hciDeviceId: { doc: "HCI adapter number (hci0 = 0).", format: "daly-int", min: 0, default: 0, env: "DALY_HCI_DEVICE", arg: "hci-device" },

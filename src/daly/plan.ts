@@ -5,12 +5,14 @@
 import type { A5HostAddress } from "./constants.js";
 import type { DalyFields } from "./fields.js";
 import type { RawFrame } from "./frame.js";
+import { decodeA5Reply } from "./a5-decode.js";
+import { decodeRegisters } from "./modbus-decode.js";
 import { encodeRequest, MODBUS_BLOCKS, type ReadRequest } from "./requests.js";
 import type { WireProtocol } from "./collect.js";
 
 export type Expectation =
   | { family: "a5"; command: number; frames: number }
-  | { family: "modbus"; protocol: "d2" | "p81"; count: number };
+  | { family: "modbus"; protocol: "d2" | "p81"; start: number; count: number };
 
 export interface Step {
   label: string;
@@ -37,8 +39,8 @@ function a5(label: string, command: ReadRequest & { protocol: "a5" }, expect: St
 }
 
 function modbus(label: string, request: ReadRequest & { protocol: "d2" | "p81" }, optional = false): Step {
-  const block: { count: number } = request.protocol === "d2" ? MODBUS_BLOCKS.d2[request.block] : MODBUS_BLOCKS.p81[request.block];
-  return { label, request, bytes: encodeRequest(request), expect: () => ({ family: "modbus", protocol: request.protocol, count: block.count }), optional };
+  const block: { start: number; count: number } = request.protocol === "d2" ? MODBUS_BLOCKS.d2[request.block] : MODBUS_BLOCKS.p81[request.block];
+  return { label, request, bytes: encodeRequest(request), expect: () => ({ family: "modbus", protocol: request.protocol, start: block.start, count: block.count }), optional };
 }
 
 const one = (command: number) => (): Expectation => ({ family: "a5", command, frames: 1 });
@@ -91,6 +93,28 @@ export function pollPlan(dev: DeviceProfile): Step[] {
 export function answers(e: Expectation, f: RawFrame): boolean {
   if (e.family === "a5") return f.family === "a5" && f.direction === "reply" && f.command === e.command;
   return f.family === "modbus" && f.kind === "read-reply" && f.protocol === e.protocol && f.data.length === 2 * e.count;
+}
+
+/**
+ * Does this frame answer the expectation with content the decoder accepts? A frame can pass its
+ * checksum and still be corrupt — the A5 checksum is an 8-bit sum, so about 1 in 256 frames spliced
+ * from the pieces of a lossy notification stream passes it — and then its frame number or values
+ * are out of range. Such a frame is no answer (the step retries; counted as rejected), so a poll
+ * never completes with a field silently missing. All-zero frames do answer: they mean "asleep".
+ */
+export function usableAnswer(e: Expectation, f: RawFrame): boolean {
+  if (!answers(e, f)) return false;
+  if (f.family === "a5" && e.family === "a5") {
+    const r = decodeA5Reply(f.command, f.data);
+    if (!r.ok) return r.reason === "zero-frame";
+    const rep = r.reply;
+    return !((rep.kind === "cells" || rep.kind === "temps" || rep.kind === "text") && rep.frameNo > e.frames);
+  }
+  if (f.family === "modbus" && f.kind === "read-reply" && e.family === "modbus") {
+    const r = decodeRegisters(e.protocol, e.start, f.data);
+    return r.ok || r.reason === "zero-frame";
+  }
+  return false;
 }
 
 /** A5 multi-frame replies are keyed by frame number (duplicates and extras do not count twice). */

@@ -24,7 +24,7 @@
 import { FrameAssembler } from "../daly/assembler.js";
 import { Collector } from "../daly/collect.js";
 import type { RawFrame } from "../daly/frame.js";
-import { answers, classifyProbe, type DeviceProfile, frameKey, pollPlan, probePlan, type Step } from "../daly/plan.js";
+import { answers, classifyProbe, type DeviceProfile, frameKey, pollPlan, probePlan, type Step, usableAnswer } from "../daly/plan.js";
 import { snapshotFromDaly } from "../bms/from-daly.js";
 import type { Snapshot } from "../bms/snapshot.js";
 import type { BleLink } from "../ble/link.js";
@@ -161,6 +161,10 @@ async function runStep(rx: Receiver, step: Step, col: Collector, opts: PollOptio
     if (attempt > 0) rx.stats.retries += 1;
     const wake = await rx.exchange(step.bytes, opts.requestTimeoutMs, (f) => {
       if (!answers(e, f)) return false; // stale extra frames, other commands, echoes
+      if (!usableAnswer(e, f)) {
+        rx.stats.rejectedFrames += 1; // checksum fine, content corrupt: retry rather than publish a gap
+        return false;
+      }
       got.set(frameKey(f), f);
       return got.size >= needed;
     });

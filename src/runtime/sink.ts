@@ -15,9 +15,23 @@ export interface Sink {
 
 /** No MQTT configured: one snapshot JSON line per poll per BMS on stdout; logs go to stderr. */
 export class StdoutSink implements Sink {
-  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
+  /** Resolves when the reader went away (`… | head`: EPIPE): the bridge then stops cleanly instead of crashing. */
+  readonly closed: Promise<void>;
+  private isClosed = false;
+
+  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {
+    this.closed = new Promise((resolve) => {
+      out.on("error", (e: NodeJS.ErrnoException) => {
+        // EPIPE and friends: nobody reads any more; every further line would fail the same way
+        if (!this.isClosed) process.stderr.write(`stdout closed (${e.code ?? e.message}): stopping\n`);
+        this.isClosed = true;
+        resolve();
+      });
+    });
+  }
   async start(): Promise<void> {}
   async snapshot(target: BmsTarget, s: Snapshot): Promise<void> {
+    if (this.isClosed) return;
     this.out.write(JSON.stringify({ address: target.address, ...(target.name ? { name: target.name } : {}), ...s }) + "\n");
   }
   async partial(target: BmsTarget, p: Snapshot): Promise<void> {

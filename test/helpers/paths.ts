@@ -15,3 +15,4 @@ export const ROOT: string = (() => {
 
 export const FIXTURES = join(ROOT, "test", "fixtures");
 export const CLI = join(ROOT, "dist", "cli.js");
+export const SIM_MAIN = join(ROOT, "dist", "sim", "remote", "main.js");

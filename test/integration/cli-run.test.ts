@@ -6,7 +6,7 @@ import { createInterface } from "node:readline";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLI } from "../helpers/paths.js";
+import { CLI, SIM_MAIN } from "../helpers/paths.js";
 import { startBroker, type Broker } from "../helpers/broker.js";
 import { Watcher } from "../helpers/mqtt-watch.js";
 import { FAST_ENV, FAST_FLAGS, PACK, scenarioFile } from "../helpers/bridge-run.js";
@@ -35,6 +35,43 @@ describe("daly-bms-bridge run (process)", () => {
     const exited = new Promise<number | null>((r) => p.once("exit", (code) => r(code)));
     p.kill("SIGINT");
     assert.equal(await exited, 0);
+  });
+
+  it("stdout mode piped into a reader that quits (| head -1): stops cleanly with exit 0, no EPIPE crash", async () => {
+    const file = scenarioFile([{ ...PACK, address: A, protocol: "d2" }]);
+    const p = spawn(process.execPath, [CLI, "run", ...FAST_FLAGS, "--sim-scenario", file, "--poll-interval", "1"], { env: ENV, stdio: ["ignore", "pipe", "pipe"] });
+    let err = "";
+    p.stderr.on("data", (b: Buffer) => void (err += b.toString()));
+    const exited = new Promise<number | null>((r) => p.once("exit", (code) => r(code)));
+    const lines = createInterface({ input: p.stdout });
+    await new Promise<string>((resolve) => lines.once("line", resolve));
+    p.stdout.destroy(); // the reader is gone: the next line gets EPIPE
+    assert.equal(await exited, 0, err);
+    assert.match(err, /stdout closed \(EPIPE\): stopping/);
+    assert.doesNotMatch(err, /Unhandled 'error' event/);
+  });
+
+  it("simulation.hciSocket: the radio simulated in its own process, polled through a Unix socket", async () => {
+    const file = scenarioFile([{ ...PACK, address: A, protocol: "a5" }]);
+    const sock = join(mkdtempSync(join(tmpdir(), "daly-hci-")), "hci.sock");
+    const sim = spawn(process.execPath, [SIM_MAIN, "--sim-scenario", file, "--hci-socket", sock], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      const ready = await new Promise<string>((resolve) => createInterface({ input: sim.stdout }).once("line", resolve));
+      assert.equal(ready, `ready ${sock}`);
+      const p = spawn(process.execPath, [CLI, "run", ...FAST_FLAGS, "--sim-scenario", file], { env: { ...ENV, DALY_SIM_HCI_SOCKET: sock }, stdio: ["ignore", "pipe", "pipe"] });
+      const first = await new Promise<string>((resolve) => createInterface({ input: p.stdout }).once("line", resolve));
+      const snap = JSON.parse(first) as Record<string, unknown>;
+      for (const [k, v] of Object.entries(PACK)) assert.deepEqual(snap[k], v, k);
+      const exited = new Promise<number | null>((r) => p.once("exit", (code) => r(code)));
+      p.kill("SIGINT");
+      assert.equal(await exited, 0);
+    } finally {
+      sim.kill("SIGTERM");
+    }
+    // no simulator listening: a clear error naming the key, exit 1
+    const r = spawnSync(process.execPath, [CLI, "run", "--sim-scenario", file], { env: { ...ENV, DALY_SIM_HCI_SOCKET: sock }, encoding: "utf8", timeout: 20_000 });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /simulation\.hciSocket: simulator at .*hci\.sock: .*ENOENT/);
   });
 
   it("SIGTERM: publishes offline for the BMS and the bridge, then exits 0 within 5 s; health file tracks state", async () => {

@@ -10,7 +10,7 @@ import { newConvict, schemaLeaves, type Config } from "../../src/config/schema.j
 const SAMPLE: Config = {
   bms: [{ address: "C0:D6:3C:57:2A:01", protocol: "auto", invertCurrent: false }],
   transport: "noble",
-  simulation: { scenario: "" },
+  simulation: { scenario: "", hciSocket: "" },
   ble: { hciDeviceId: 0, userChannel: false, scanTimeout: 10, connectTimeout: 15, requestTimeout: 3, requestRetries: 2 },
   pollInterval: 30,
   keepConnected: false,

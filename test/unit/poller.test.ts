@@ -77,3 +77,39 @@ test("link loss mid-poll rejects at once with link-lost", async () => {
   await assert.rejects(pollOnce(link, { protocol: "a5", a5Host: 0x80, wantVersion: false }, { requestTimeoutMs: 5000, retries: 2 }), /link lost/);
   assert.equal(link.dataListeners(), 0);
 });
+
+/** An A5 reply frame with one data byte changed and its 8-bit checksum recomputed: it passes the checksum. */
+function corruptA5(frame: Uint8Array, dataIndex: number, value: number): Uint8Array {
+  const f = Uint8Array.from(frame);
+  f[4 + dataIndex] = value;
+  f[12] = f.subarray(0, 12).reduce((a, b) => (a + b) & 0xff, 0);
+  return f;
+}
+
+for (const [what, index, value] of [["frame number 9", 0, 9], ["a temperature of 210 °C", 1, 250]] as const) {
+  test(`A5: a checksum-valid temperature frame with ${what} is no answer: the step retries, no temperature goes missing`, async () => {
+    const b = bms({ protocol: "a5" });
+    const respond = createResponder(() => batteryAt(b, 0), { protocol: "a5" });
+    let corrupted = 0;
+    const link = memoryLink((w) =>
+      respond(w).map((r) => {
+        if (r[2] !== 0x96 || corrupted > 0) return r;
+        corrupted += 1;
+        return corruptA5(r, index, value);
+      }),
+    );
+    const r = await pollOnce(link, { protocol: "a5", a5Host: 0x80, wantVersion: false }, OPTS);
+    assert.equal(corrupted, 1);
+    assert.deepEqual(r.snapshot.temperatures_C, [21, 22]);
+    assert.equal(r.stats.retries, 1);
+    assert.equal(r.stats.rejectedFrames, 1);
+    expectScenario(r.snapshot, b);
+  });
+}
+
+test("A5: only corrupt temperature frames fail the poll as corrupt instead of publishing it without temperatures", async () => {
+  const b = bms({ protocol: "a5" });
+  const respond = createResponder(() => batteryAt(b, 0), { protocol: "a5" });
+  const link = memoryLink((w) => respond(w).map((r) => (r[2] === 0x96 ? corruptA5(r, 1, 250) : r)));
+  await assert.rejects(pollOnce(link, { protocol: "a5", a5Host: 0x80, wantVersion: false }, OPTS), /only corrupt replies to a5 temperatures/);
+});

@@ -3,20 +3,27 @@
  * timing, ACL flow control towards the host, L2CAP reassembly/fragmentation, and the notification
  * fault pipeline (drop/garble/split/merge).
  *
- * Why a connection-event timer: noble only keeps `aclNum` packets in flight and waits for Number
- * Of Completed Packets (ble-noble.md §7.1), so the controller must hold host packets and release
- * them in batches, as a radio does. One timer per link (period = connectionIntervalMs) does:
- *   1. snapshot what the peripheral had queued before this event,
- *   2. hand the host's buffered ACL packets to the peripheral and report them as completed,
- *   3. deliver the snapshot to the host.
- * Responses produced in (2) leave at the next event. Timers are unref'd and cleared on close.
+ * Why connection events: noble only keeps `aclNum` packets in flight and waits for Number Of
+ * Completed Packets (ble-noble.md §7.1), so the controller must hold host packets and release them
+ * in batches, as a radio does. Events fall on a fixed grid (link start + k × connectionIntervalMs);
+ * each one:
+ *   1. snapshots what the peripheral had queued before this event,
+ *   2. hands the host's buffered ACL packets to the peripheral and reports them as completed,
+ *   3. delivers the snapshot to the host.
+ * Responses produced in (2) leave at the next event. The timer is armed only for the next event
+ * that has work (like a real controller, which wakes the host only when a packet arrives); an idle
+ * link wakes every IDLE_EVENTS events to notice it went out of range (supervision timeout), so a
+ * held-open link costs the process almost nothing. Timers are unref'd and cleared on close.
  */
+import { performance } from "node:perf_hooks";
 import { AttServer, type TxWriteVerdict } from "./att-server.js";
 import { ACL_CONT, HCI_STATUS, l2capToAcl, numberOfCompletedPackets } from "./h4.js";
 import type { PeripheralSim } from "./peripheral.js";
 import type { SimFaults } from "./types.js";
 
 const CID_ATT = 0x0004;
+/** An idle link checks for loss every this many connection events (a short supervision timeout). */
+const IDLE_EVENTS = 10;
 
 export interface LinkHost {
   readonly aclBufferLength: number;
@@ -37,7 +44,10 @@ export class SimLink {
   private endReason: number | undefined;
   private writes = 0;
   private closed = false;
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout | undefined;
+  /** performance.now() of the armed event. */
+  private timerAt = Number.POSITIVE_INFINITY;
+  private readonly anchor = performance.now();
 
   constructor(
     readonly handle: number,
@@ -48,12 +58,14 @@ export class SimLink {
       serverMtu: () => peripheral.spec.mtu ?? 23,
       mtuInvalidPdu: () => peripheral.faults().mtuInvalidPdu === true,
       onTxWrite: (data, isRequest) => this.onTxWrite(data, isRequest),
-      send: (pdu) => this.outgoing.push({ kind: "pdu", pdu }),
+      send: (pdu) => {
+        this.outgoing.push({ kind: "pdu", pdu });
+        this.schedule();
+      },
     });
     peripheral.counters.attOpcodes = [];
     peripheral.counters.mtu = this.att.mtu;
-    this.timer = setInterval(() => this.connectionEvent(), Math.max(1, peripheral.timing().connectionIntervalMs));
-    this.timer.unref();
+    this.schedule();
   }
 
   /** Host ACL packets buffered in the controller, not yet completed. */
@@ -67,20 +79,44 @@ export class SimLink {
 
   acceptFromHost(boundary: number, data: Buffer): void {
     this.fromHost.push({ boundary, data: Buffer.from(data) });
+    this.schedule();
   }
 
   enqueueNotification(value: Uint8Array): void {
     this.outgoing.push({ kind: "notify", value });
+    this.schedule();
   }
 
   /** Ends the link at its next connection event with this reason (0x16 local, 0x13 remote, 0x08 loss). */
   terminate(reason: number): void {
     if (this.endReason === undefined) this.endReason = reason;
+    this.schedule();
   }
 
   close(): void {
     this.closed = true;
-    clearInterval(this.timer);
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Arms the timer for the next grid event with work, or the next idle check; never later than one already armed. */
+  private schedule(): void {
+    if (this.closed) return;
+    const interval = Math.max(1, this.peripheral.timing().connectionIntervalMs);
+    const now = performance.now();
+    const busy = this.fromHost.length > 0 || this.outgoing.length > 0 || this.endReason !== undefined;
+    const earliest = busy ? now : now + (IDLE_EVENTS - 1) * interval;
+    const at = this.anchor + (Math.floor((earliest - this.anchor) / interval) + 1) * interval;
+    if (this.timer !== undefined && this.timerAt <= at) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
+      this.connectionEvent();
+      this.schedule();
+    }, Math.max(0, at - now));
+    this.timer.unref();
   }
 
   private connectionEvent(): void {
