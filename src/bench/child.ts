@@ -3,7 +3,7 @@
  * its stderr log lines timestamped on arrival (JSON logs: the bench reads their `msg`).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -53,11 +53,26 @@ export function benchEnv(dir: string, extra: Record<string, string> = {}): Recor
   return { DALY_STATE_DIR: join(dir, "state"), DALY_HEALTH_FILE: join(dir, "health.json"), DALY_LOG_FORMAT: "json", ...extra };
 }
 
+/**
+ * The node flags of the `daly-bms-bridge` command: its shebang (`#!/usr/bin/env -S node FLAGS`) is
+ * the one place they are set (npm start and the Docker image run the same; packaging tests check).
+ */
+export function shebangFlags(firstLine: string): string[] {
+  const m = /^#!\/usr\/bin\/env -S node((?: --[\w-]+(?:=\S+)?)*)\s*$/.exec(firstLine);
+  return m?.[1] ? m[1].trim().split(/\s+/) : [];
+}
+
+/** What `daly-bms-bridge` runs with (read from dist/cli.js). */
+export function bridgeNodeFlags(): string[] {
+  return shebangFlags(readFileSync(CLI_PATH, "utf8").split("\n", 1)[0] ?? "");
+}
+
+/** Spawns `node <the command's flags> <extra flags> dist/cli.js run ARGS`: the bridge as users run it. */
 export function spawnBridge(args: readonly string[], env: Record<string, string>, nodeFlags: readonly string[] = []): BridgeChild {
   // the bench's own DALY_* settings must not leak into the child
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("DALY_") && k !== "NODE_OPTIONS"));
   const spawnedAtMs = performance.now();
-  const proc: ChildProcess = spawn(process.execPath, [...nodeFlags, CLI_PATH, "run", ...args], { env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const proc: ChildProcess = spawn(process.execPath, [...bridgeNodeFlags(), ...nodeFlags, CLI_PATH, "run", ...args], { env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   if (proc.pid === undefined) throw new Error("could not spawn the bridge");
   const lines: LogLine[] = [];
   let waiters: Array<{ msg: string; resolve: (l: LogLine) => void }> = [];
@@ -117,4 +132,49 @@ export function spawnBridge(args: readonly string[], env: Record<string, string>
     for (const b of d) if (b === 0x0a) child.stdoutLines += 1;
   });
   return child;
+}
+
+/** dist/sim/remote/main.js: the simulated radio as its own process. */
+export const SIM_MAIN_PATH = fileURLToPath(new URL("../sim/remote/main.js", import.meta.url));
+
+export interface SimProcess {
+  pid: number;
+  /** Pass as DALY_SIM_HCI_SOCKET to the bridge. */
+  socket: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the simulator for `scenarioFile` in its own process (like a real controller, outside the
+ * bridge), so a bridge child measured by the bench contains only the bridge. Resolves on "ready".
+ */
+export function startSimProcess(scenarioFile: string, dir: string, timeoutMs = 20_000): Promise<SimProcess> {
+  const socket = join(dir, "hci.sock");
+  const proc = spawn(process.execPath, [SIM_MAIN_PATH, "--sim-scenario", scenarioFile, "--hci-socket", socket], { stdio: ["ignore", "pipe", "pipe"] });
+  let err = "";
+  proc.stderr?.on("data", (d: Buffer) => void (err += d.toString()));
+  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      proc.kill("SIGKILL");
+      reject(new Error(`simulator process not ready within ${timeoutMs} ms: ${err.trim()}`));
+    }, timeoutMs);
+    proc.once("exit", (code) => {
+      clearTimeout(t);
+      reject(new Error(`simulator process exited (${String(code)}): ${err.trim()}`));
+    });
+    proc.stdout?.once("data", () => {
+      clearTimeout(t);
+      if (proc.pid === undefined) return reject(new Error("could not spawn the simulator"));
+      resolve({
+        pid: proc.pid,
+        socket,
+        async stop() {
+          if (proc.exitCode !== null || proc.signalCode !== null) return;
+          proc.kill("SIGTERM");
+          await exited;
+        },
+      });
+    });
+  });
 }

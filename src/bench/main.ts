@@ -12,9 +12,9 @@
  *    then verified with the whole bridge in-process (startRun): N keeps every BMS at a median
  *    inter-state interval ≤ 5.5 s, N + k does not; plus the bridge as configured (poll, then sleep 5 s).
  * 3. resources (resources.ts) — RSS (/proc VmRSS, sampled) and CPU (utime + stime over wall time)
- *    of `node dist/cli.js run` in a child, 8 BMS A5/D2/0x81 at --poll-interval 5, MQTT to a private
- *    Mosquitto; the simulator runs in that process (included: an upper bound), its share estimated
- *    from a --cpu-prof of a second, instrumented child.
+ *    of `daly-bms-bridge run` in a child, 8 BMS A5/D2/0x81 at --poll-interval 5, MQTT to a private
+ *    Mosquitto, the simulated radio in its own process; link released and link kept open; where
+ *    the CPU goes from a --cpu-prof of a third, instrumented child.
  * 4. messages — MQTT messages per BMS per poll in steady state on the broker (polls counted by the
  *    bridge's Prometheus counters), discovery messages at start separately.
  * 5. startup (startup.ts) — spawn → first state message on the broker, one D2 BMS, protocol
@@ -61,7 +61,7 @@ import { findMosquitto, startMosquitto } from "./broker.js";
 import { meanCycle, mixCapacity, mixCycles, overloadExtra, perAdapter, POLL_INTERVAL_MS, RATE_TOLERANCE, sum } from "./capacity.js";
 import { runCapacity, type CapacityRun } from "./capacity-run.js";
 import { explain, figures, phaseLines, table, TARGET_RATIO, type Figure } from "./report.js";
-import { runResources, type ResourceResult } from "./resources.js";
+import { type ResourceFigures, runResources, type ResourceResult } from "./resources.js";
 import { runBridgeCycles, runVariant, type CycleSample } from "./run.js";
 import { capacityLines, messageLines, resourceLines, startupLines, type CapacitySection } from "./sections.js";
 import { runStartup, type StartupResult } from "./startup.js";
@@ -157,7 +157,7 @@ async function main(): Promise<void> {
 
   // stage 1: poll figures in-process; the child-process sections side by side (another core)
   const startChildren = (): Promise<ResourceResult> => {
-    progress(`resources/messages: 2 child bridges, ${RESOURCE_BMS} BMS at 5 s, warm-up ${args.warmupS} s + ${args.measureS} s…`);
+    progress(`resources/messages: 3 child bridges (+ 3 simulator processes), ${RESOURCE_BMS} BMS at 5 s, warm-up ${args.warmupS} s + ${args.measureS} s…`);
     return runResources({
       bms: RESOURCE_BMS,
       mix: MIX,
@@ -204,8 +204,10 @@ async function main(): Promise<void> {
   const startFig = (mode: string): number | undefined => startup?.figures.find((f) => f.mode === mode)?.medianMs;
   const targets: TargetResult[] = [
     judge("pollRatio", figs.length ? Math.max(...figs.map((f) => f.ratio)) : undefined),
-    judge("rss", res?.resources?.rssMB.median),
-    judge("cpu", res?.resources?.cpu.percent),
+    judge("rss", res?.resourcesKept?.rssMB.median),
+    judge("cpu", res?.resourcesKept?.cpu.percent),
+    judge("rssReleased", res?.resources?.rssMB.median),
+    judge("cpuReleased", res?.resources?.cpu.percent),
     judge("firstState", startFig("configured")),
     judge("firstStateAuto", startFig("auto")),
   ];
@@ -224,7 +226,8 @@ async function main(): Promise<void> {
       elapsedS,
       capacity: capacity ?? null,
       resources: res?.resources ?? null,
-      simulator: res?.simulator ?? null,
+      resourcesKept: res?.resourcesKept ?? null,
+      profile: res?.profile ?? null,
       messages: res?.messages ?? null,
       startup: startup ?? null,
       targets,
@@ -251,7 +254,8 @@ async function main(): Promise<void> {
     );
   }
   if (capacity) lines.push("", ...capacityLines(capacity));
-  if (res?.resources || res?.simulator) lines.push("", ...resourceLines(res.resources, res.simulator));
+  const runs = [res?.resourcesKept, res?.resources].filter((r): r is ResourceFigures => r !== undefined);
+  if (runs.length > 0 || res?.profile) lines.push("", ...resourceLines(runs, res?.profile));
   if (res?.messages && has("messages")) lines.push("", ...messageLines(res.messages));
   if (startup) lines.push("", ...startupLines(startup));
   lines.push("", `Targets (from the issue; reported, not asserted):`, ...targets.map(targetLine));

@@ -1,8 +1,8 @@
 /**
  * Where a child's CPU goes, from a V8 CPU profile (`node --cpu-prof`; pure): every sample is charged
  * to the innermost frame that belongs to a script of ours or of a package — node's internals
- * (timers, streams, Buffer, fs bindings) are charged to the code that called them. Estimates the
- * simulator's share of the bridge process's CPU (the virtual controller runs in the same process).
+ * (timers, streams, Buffer, fs bindings) are charged to the code that called them. Also gives the
+ * simulator's share (src/sim): with the radio in its own process only its H4 socket client is left.
  */
 
 export interface CallFrame {

@@ -1,17 +1,19 @@
 /**
- * RSS, CPU and MQTT traffic of the real bridge in a child process: `node dist/cli.js run
+ * RSS, CPU and MQTT traffic of the real bridge in a child process: `daly-bms-bridge run
  * --sim-scenario <8 BMS, A5/D2/0x81, the bench's timing> --mqtt-url <private Mosquitto>
- * --poll-interval 5`, warmed up, then measured from /proc.
+ * --poll-interval 5` (the command's own node flags), warmed up, then measured from /proc.
  *
- * Two children run side by side, each with its own broker:
- * - measured: exactly the CLI above; RSS sampled every second, CPU from utime + stime.
- * - instrumented: the same plus `--cpu-prof` (where the CPU goes: the simulator's share) and
- *   `--metrics-port` (the bridge's own poll counters: an independent poll count for the MQTT
- *   messages per poll). Its CPU is not reported (the profiler and the metrics cost some).
- * The simulator runs inside the bridge process (the virtual HCI controller replaces the radio), so
- * the measured CPU and RSS include it: upper bounds for the bridge alone.
+ * The simulated radio runs in its own process (dist/sim/remote, `simulation.hciSocket`), like a
+ * real controller outside the host: the measured process holds only the bridge — noble's HCI/GATT
+ * stack and our code, fed H4 packets over a Unix socket instead of the kernel's HCI socket.
+ *
+ * Children run side by side, each with its own broker and simulator:
+ * - measured, link released between polls (the default), and measured, link kept open
+ *   (`keepConnected`): RSS sampled every second, CPU from utime + stime;
+ * - instrumented: link released, plus `--cpu-prof` (where the CPU goes) and `--metrics-port` (the
+ *   bridge's own poll counters: an independent poll count for the MQTT messages per poll). Its CPU
+ *   is not reported (the profiler and the metrics cost some).
  */
-import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -19,7 +21,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { SimTiming } from "../sim/hci/types.js";
 import { freePort, startMosquitto, Watch } from "./broker.js";
 import { mixMember, POLL_INTERVAL_MS } from "./capacity.js";
-import { benchEnv, type BridgeChild, removeDir, runDir, spawnBridge, writeScenarioFile } from "./child.js";
+import { benchEnv, type BridgeChild, removeDir, runDir, spawnBridge, startSimProcess, writeScenarioFile } from "./child.js";
 import { counterDelta, DEFAULT_SCHEME, parsePollCounters, parseSeries, statesPerBms, tally, type Tally, TOPIC_KINDS, type TopicKind } from "./messages.js";
 import { clockTicks, cpuPercent, type ProcSample, sampleProc } from "./proc.js";
 import { breakdown, type CpuCategory, type CpuProfile } from "./profile.js";
@@ -37,7 +39,11 @@ export interface ResourceOptions {
   instrumented: boolean;
 }
 
+export type LinkMode = "released" | "kept";
+
 export interface ResourceFigures {
+  /** released: the link is closed after every poll (default, the phone app can connect); kept: keepConnected. */
+  link: LinkMode;
   bms: number;
   pollIntervalS: number;
   /** Spawn → start of the window. */
@@ -47,12 +53,8 @@ export interface ResourceFigures {
   measureS: number;
   rssMB: { median: number; max: number; first: number; last: number; anonMedian: number; fileMedian: number; samples: number };
   cpu: { percent: number; userPercent: number; systemPercent: number; mainThreadPercent: number; threads: number };
-  /**
-   * `node -e "setInterval(() => {}, CI)"` over the same window: what a process pays just to wake
-   * up every connection interval — the simulator's link timer does this whenever a link is up
-   * (a real controller wakes the host only when a packet arrives).
-   */
-  timerCalibration: { intervalMs: number; percent: number };
+  /** The simulator process over the same window (not the bridge's; for scale). */
+  simulatorCpuPercent: number;
   polls: {
     /** State messages seen on the broker in the window (one per successful poll). */
     states: number;
@@ -66,15 +68,10 @@ export interface ResourceFigures {
   };
 }
 
-export interface SimulatorShare {
-  /** Of the instrumented child's sampled JS-thread busy time, without the metrics endpoint's own work. */
-  share: number;
-  /** Fraction of the window a link was up (Σ poll durations / window, from the bridge's histogram). */
-  linkUpFraction: number | undefined;
-  /** The simulator's connection-event timer: timer calibration × link-up fraction, % of a core. */
-  timerPercent: number | undefined;
-  /** Estimate: (measured CPU − timerPercent) × (1 − share). */
-  bridgeOnlyPercent: number | undefined;
+/** Where the bridge's CPU goes (--cpu-prof of the instrumented child, link released). */
+export interface ProfileFigures {
+  /** Share of simulator code in the bridge's samples: 0 when the radio runs in its own process. */
+  simulatorShare: number;
   /** Profiled busy time in the window as % of one core (the profiler samples the JS thread only). */
   profiledBusyPercent: number;
   byCategory: Array<{ category: CpuCategory; ms: number; share: number }>;
@@ -99,8 +96,11 @@ export interface MessageFigures {
 }
 
 export interface ResourceResult {
+  /** Link released between polls (default). */
   resources?: ResourceFigures;
-  simulator?: SimulatorShare;
+  /** Link kept open (keepConnected). */
+  resourcesKept?: ResourceFigures;
+  profile?: ProfileFigures;
   messages?: MessageFigures;
   errors: string[];
 }
@@ -131,28 +131,24 @@ async function warmUp(child: BridgeChild, watch: Watch, o: ResourceOptions): Pro
   return round1((allAt - child.spawnedAtMs) / 1000);
 }
 
-async function measuredChild(o: ResourceOptions): Promise<ResourceFigures> {
-  const dir = runDir("rss");
-  const file = scenario(o, 10, dir);
+async function measuredChild(o: ResourceOptions, link: LinkMode, group: number): Promise<ResourceFigures> {
+  const dir = runDir(`rss-${link}`);
+  const file = scenario(o, group, dir);
   const broker = await startMosquitto(o.mosquitto);
   const watch = await Watch.connect(broker.url);
-  const child = spawnBridge(["--sim-scenario", file, "--mqtt-url", broker.url, "--poll-interval", String(POLL_INTERVAL_MS / 1000)], benchEnv(dir));
+  const sim = await startSimProcess(file, dir);
+  const env = benchEnv(dir, { DALY_SIM_HCI_SOCKET: sim.socket, ...(link === "kept" ? { DALY_KEEP_CONNECTED: "true" } : {}) });
+  const child = spawnBridge(["--sim-scenario", file, "--mqtt-url", broker.url, "--poll-interval", String(POLL_INTERVAL_MS / 1000)], env);
   try {
     const allFirstS = await warmUp(child, watch, o);
-    const timer = spawn(process.execPath, ["-e", `setInterval(() => {}, ${o.timing.connectionIntervalMs})`], { stdio: "ignore" });
     const samples: ProcSample[] = [sampleProc(child.pid, performance.now())];
-    const timer0 = timer.pid !== undefined ? sampleProc(timer.pid, performance.now()) : undefined;
+    const sim0 = sampleProc(sim.pid, performance.now());
     const end = (samples[0] as ProcSample).atMs + o.measureMs;
-    let timer1: ProcSample | undefined;
-    try {
-      while (performance.now() < end) {
-        await sleep(Math.min(1000, Math.max(0, end - performance.now())));
-        samples.push(sampleProc(child.pid, performance.now()));
-      }
-      timer1 = timer.pid !== undefined ? sampleProc(timer.pid, performance.now()) : undefined;
-    } finally {
-      timer.kill("SIGKILL");
+    while (performance.now() < end) {
+      await sleep(Math.min(1000, Math.max(0, end - performance.now())));
+      samples.push(sampleProc(child.pid, performance.now()));
     }
+    const sim1 = sampleProc(sim.pid, performance.now());
     const first = samples[0] as ProcSample;
     const last = samples.at(-1) as ProcSample;
     const wall = last.atMs - first.atMs;
@@ -164,6 +160,7 @@ async function measuredChild(o: ResourceOptions): Promise<ResourceFigures> {
     const cpuMsPerPoll = total > 0 ? ((last.cpuTicks - first.cpuTicks) / hz) * 1000 / total : Number.NaN;
     const nominal = o.bms / (POLL_INTERVAL_MS / 1000);
     return {
+      link,
       bms: o.bms,
       pollIntervalS: POLL_INTERVAL_MS / 1000,
       warmupS: round1((first.atMs - child.spawnedAtMs) / 1000),
@@ -185,10 +182,7 @@ async function measuredChild(o: ResourceOptions): Promise<ResourceFigures> {
         mainThreadPercent: Math.round(cpuPercent(last.mainThreadTicks - first.mainThreadTicks, hz, wall) * 100) / 100,
         threads: last.threads,
       },
-      timerCalibration: {
-        intervalMs: o.timing.connectionIntervalMs,
-        percent: timer0 && timer1 ? Math.round(cpuPercent(timer1.cpuTicks - timer0.cpuTicks, hz, timer1.atMs - timer0.atMs) * 100) / 100 : Number.NaN,
-      },
+      simulatorCpuPercent: Math.round(cpuPercent(sim1.cpuTicks - sim0.cpuTicks, hz, sim1.atMs - sim0.atMs) * 100) / 100,
       polls: {
         states: total,
         perSecond: Math.round((total / (wall / 1000)) * 100) / 100,
@@ -200,6 +194,7 @@ async function measuredChild(o: ResourceOptions): Promise<ResourceFigures> {
     };
   } finally {
     await child.stop();
+    await sim.stop();
     await watch.close();
     await broker.stop();
     removeDir(dir);
@@ -219,9 +214,10 @@ async function instrumentedChild(o: ResourceOptions): Promise<{ profile: CpuProf
   const port = await freePort();
   const broker = await startMosquitto(o.mosquitto);
   const watch = await Watch.connect(broker.url);
+  const sim = await startSimProcess(file, dir);
   const child = spawnBridge(
     ["--sim-scenario", file, "--mqtt-url", broker.url, "--poll-interval", String(POLL_INTERVAL_MS / 1000), "--metrics-port", String(port)],
-    benchEnv(dir),
+    benchEnv(dir, { DALY_SIM_HCI_SOCKET: sim.socket }),
     ["--cpu-prof", "--cpu-prof-dir", profDir],
   );
   let from = 0;
@@ -238,6 +234,7 @@ async function instrumentedChild(o: ResourceOptions): Promise<{ profile: CpuProf
     after = await scrape(port);
   } finally {
     await child.stop();
+    await sim.stop();
     await watch.close();
     await broker.stop();
   }
@@ -289,23 +286,22 @@ async function instrumentedChild(o: ResourceOptions): Promise<{ profile: CpuProf
 
 export async function runResources(o: ResourceOptions): Promise<ResourceResult> {
   const errors: string[] = [];
-  const [m, i] = await Promise.all([
-    o.measured ? measuredChild(o).catch((e: unknown) => void errors.push(`resources: ${e instanceof Error ? e.message : String(e)}`)) : undefined,
-    o.instrumented ? instrumentedChild(o).catch((e: unknown) => void errors.push(`instrumented run: ${e instanceof Error ? e.message : String(e)}`)) : undefined,
+  const fail = (what: string) => (e: unknown): undefined => void errors.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+  const [released, kept, i] = await Promise.all([
+    o.measured ? measuredChild(o, "released", 10).catch(fail("resources (link released)")) : undefined,
+    o.measured ? measuredChild(o, "kept", 12).catch(fail("resources (link kept)")) : undefined,
+    o.instrumented ? instrumentedChild(o).catch(fail("instrumented run")) : undefined,
   ]);
   const out: ResourceResult = { errors };
-  if (m) out.resources = m;
+  if (released) out.resources = released;
+  if (kept) out.resourcesKept = kept;
   if (i) {
     out.messages = i.messages;
     if (i.profile) {
       const b = breakdown(i.profile, i.windowFromMs, i.windowToMs);
       const base = b.busyMs - (b.byCategory.metrics ?? 0);
-      const timerPercent = m && i.linkUpFraction !== undefined && Number.isFinite(m.timerCalibration.percent) ? m.timerCalibration.percent * i.linkUpFraction : undefined;
-      out.simulator = {
-        share: Math.round(b.simulatorShare * 1000) / 1000,
-        linkUpFraction: i.linkUpFraction !== undefined ? Math.round(i.linkUpFraction * 1000) / 1000 : undefined,
-        timerPercent: timerPercent !== undefined ? Math.round(timerPercent * 100) / 100 : undefined,
-        bridgeOnlyPercent: m ? Math.round(Math.max(0, m.cpu.percent - (timerPercent ?? 0)) * (1 - b.simulatorShare) * 100) / 100 : undefined,
+      out.profile = {
+        simulatorShare: Math.round(b.simulatorShare * 1000) / 1000,
         profiledBusyPercent: b.windowMs > 0 ? Math.round((b.busyMs / b.windowMs) * 100 * 100) / 100 : Number.NaN,
         byCategory: (Object.entries(b.byCategory) as Array<[CpuCategory, number]>)
           .map(([category, ms]) => ({ category, ms: round1(ms), share: base > 0 ? Math.round((ms / base) * 1000) / 1000 : 0 }))

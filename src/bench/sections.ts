@@ -1,7 +1,7 @@
 /** Text output of the bench's multi-BMS sections (capacity, resources, messages, start-up). */
 import { CPU_CATEGORY_LABEL } from "./profile.js";
 import type { CapacityRun } from "./capacity-run.js";
-import type { MessageFigures, ResourceFigures, SimulatorShare } from "./resources.js";
+import type { MessageFigures, ProfileFigures, ResourceFigures } from "./resources.js";
 import type { StartupResult } from "./startup.js";
 import { TOPIC_KINDS } from "./messages.js";
 
@@ -63,30 +63,32 @@ export function capacityLines(c: CapacitySection): string[] {
   return out;
 }
 
-export function resourceLines(r: ResourceFigures | undefined, sim: SimulatorShare | undefined): string[] {
+export function resourceLines(runs: readonly ResourceFigures[], profile: ProfileFigures | undefined): string[] {
   const out: string[] = [];
-  if (r) {
+  const first = runs[0];
+  if (first) {
     out.push(
-      `Resources, ${r.bms} BMS (A5/D2/0x81) at --poll-interval ${r.pollIntervalS}, MQTT to Mosquitto, child process,`,
-      `  warm-up ${r.warmupS} s (every BMS had its first state after ${r.allFirstStateS} s: auto-probe), window ${r.measureS} s:`,
-      `  RSS (VmRSS) median ${f2(r.rssMB.median)} MB, max ${f2(r.rssMB.max)} MB (first ${f2(r.rssMB.first)}, last ${f2(r.rssMB.last)}; ${r.rssMB.samples} samples)`,
-      `    = RssAnon ${f2(r.rssMB.anonMedian)} MB (the process's own) + RssFile ${f2(r.rssMB.fileMedian)} MB (mapped files: mostly the node binary, shared)`,
-      `  CPU ${f2(r.cpu.percent)} % of one core (user ${f2(r.cpu.userPercent)} %, system ${f2(r.cpu.systemPercent)} %; main thread ${f2(r.cpu.mainThreadPercent)} %, ${r.cpu.threads} threads)`,
-      `  polls: ${r.polls.states} states in the window = ${f2(r.polls.perSecond)}/s (nominal ${f2(r.polls.nominalPerSecond)}/s; median period ${f2(r.polls.medianPeriodS)} s per BMS)`,
-      `    → ${f2(r.polls.cpuMsPerPoll)} ms CPU per poll; at the nominal rate that would be ≈ ${f2(r.polls.projectedPercentAtNominal)} % of a core`,
-      `  The simulator (virtual HCI controller + simulated BMS) runs in the same process: its cost is included,`,
-      `    so these figures are upper bounds for the bridge alone.`,
+      `Resources, ${first.bms} BMS (A5/D2/0x81) at --poll-interval ${first.pollIntervalS}, MQTT to Mosquitto; the bridge in a child process as`,
+      `  users run it, the simulated radio in another process (a real controller is outside the host too):`,
     );
   }
-  if (sim) {
+  for (const r of runs) {
     out.push(
-      `  Where the time goes (--cpu-prof of a second, instrumented child over the same window: JS-thread samples that are`,
-      `    not idle, ${f2(sim.profiledBusyPercent)} % of the window; includes time blocked in synchronous syscalls, e.g. fs writes):`,
-      ...sim.byCategory.map((c) => `    ${(c.share * 100).toFixed(1).padStart(5)} %  ${f0(c.ms).padStart(5)} ms  ${CPU_CATEGORY_LABEL[c.category]}`),
-      `  simulator: ${(sim.share * 100).toFixed(1)} % of the profiled JS time, plus its connection-event timer (a real controller`,
-      `    wakes the host only for packets): node with a bare ${r?.timerCalibration.intervalMs ?? "CI"} ms setInterval costs ${f2(r?.timerCalibration.percent)} % here, × link up`,
-      `    ${sim.linkUpFraction !== undefined ? (sim.linkUpFraction * 100).toFixed(0) : "—"} % of the time (bridge's poll-duration histogram) = ${f2(sim.timerPercent)} %.`,
-      `  → bridge alone ≈ (CPU − timer) × (1 − simulator JS share) = ${f2(sim.bridgeOnlyPercent)} % of a core (estimate).`,
+      `  link ${r.link === "kept" ? "kept open (keepConnected)" : "released between polls (default)"}: warm-up ${r.warmupS} s (all first states after ${r.allFirstStateS} s), window ${r.measureS} s`,
+      `    RSS (VmRSS) median ${f2(r.rssMB.median)} MB, max ${f2(r.rssMB.max)} MB (first ${f2(r.rssMB.first)}, last ${f2(r.rssMB.last)}; ${r.rssMB.samples} samples)`,
+      `      = RssAnon ${f2(r.rssMB.anonMedian)} MB (the process's own) + RssFile ${f2(r.rssMB.fileMedian)} MB (mapped files: mostly the node binary, shared)`,
+      `    CPU ${f2(r.cpu.percent)} % of one core (user ${f2(r.cpu.userPercent)} %, system ${f2(r.cpu.systemPercent)} %; main thread ${f2(r.cpu.mainThreadPercent)} %, ${r.cpu.threads} threads)`,
+      `    polls: ${r.polls.states} states = ${f2(r.polls.perSecond)}/s (nominal ${f2(r.polls.nominalPerSecond)}/s; median period ${f2(r.polls.medianPeriodS)} s per BMS)`,
+      `      → ${f2(r.polls.cpuMsPerPoll)} ms CPU per poll; at the nominal rate ≈ ${f2(r.polls.projectedPercentAtNominal)} % of a core`,
+      `    (the simulator process: ${f2(r.simulatorCpuPercent)} % of a core, not counted)`,
+    );
+  }
+  if (profile) {
+    out.push(
+      `  Where the bridge's time goes (--cpu-prof of a third child, link released, same window: JS-thread samples that are`,
+      `    not idle, ${f2(profile.profiledBusyPercent)} % of the window; includes time blocked in synchronous syscalls, e.g. socket writes):`,
+      ...profile.byCategory.map((c) => `    ${(c.share * 100).toFixed(1).padStart(5)} %  ${f0(c.ms).padStart(5)} ms  ${CPU_CATEGORY_LABEL[c.category]}`),
+      `    simulator code in the bridge process: ${(profile.simulatorShare * 100).toFixed(1)} % (the H4 socket client only).`,
     );
   }
   return out;

@@ -86,7 +86,8 @@ export async function runSoak(args: SoakArgs, progress: (line: string) => void):
   let nextHa = every > 0 ? t0 + first + Math.min(every / 2, 15_000) : Infinity;
   let nextSample = t0 + SAMPLE_EVERY_MS;
   let nextProgress = t0 + 30_000;
-  const warmupS = Math.min(20, Math.round((durationMs / 1000) * 0.25));
+  // V8 sizes its heap over the first minutes (RSS follows its committed heap): growth counts after that
+  const warmupS = Math.min(300, Math.round((durationMs / 1000) * 0.25));
   let warmed = false;
   let brokerFailure: string | undefined;
   const c = core;
