@@ -5,6 +5,8 @@ export interface Msg {
   topic: string;
   payload: string;
   retain: boolean;
+  /** QoS as delivered (min of the publisher's and this subscriber's 1). */
+  qos: number;
   at: number;
 }
 
@@ -13,7 +15,7 @@ export class Watcher {
   private waiters: Array<{ pred: (m: Msg) => boolean; resolve: (m: Msg) => void }> = [];
   private constructor(readonly client: MqttClient) {
     client.on("message", (topic, payload, packet) => {
-      const m = { topic, payload: payload.toString("utf8"), retain: packet.retain, at: Date.now() };
+      const m = { topic, payload: payload.toString("utf8"), retain: packet.retain, qos: packet.qos, at: Date.now() };
       this.messages.push(m);
       this.waiters = this.waiters.filter((w) => {
         if (!w.pred(m)) return true;

@@ -104,9 +104,19 @@ export function connectRemoteHci(path: string, timeoutMs = 5000): Promise<Remote
     let nextId = 1;
     let ready = false;
     const state = { adapterPresent: true, powered: true };
+    // the packets noble writes in one turn of the loop leave in one syscall (the native socket's
+    // write(2) costs no JS; a stream write per packet would make the simulator's plumbing the
+    // biggest item in the bridge's profile)
+    let pending: Buffer[] = [];
+    const flush = (): void => {
+      const out = pending;
+      pending = [];
+      if (!conn.destroyed && out.length > 0) conn.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out));
+    };
     const channel: Channel = {
       send: (socket, type, payload) => {
-        if (!conn.destroyed) conn.write(encodeFrame(socket, type, payload));
+        if (pending.length === 0) process.nextTick(flush);
+        pending.push(encodeFrame(socket, type, payload));
       },
       get adapterPresent() {
         return state.adapterPresent;

@@ -48,15 +48,18 @@ export class FrameReader {
   private buf: Buffer = Buffer.alloc(0);
 
   push(chunk: Buffer): Frame[] | { error: string } {
+    // payloads are views into the received chunk (never reused by net): no copy per packet
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     const frames: Frame[] = [];
-    while (this.buf.length >= HEADER) {
-      const len = this.buf.readUInt32LE(0);
+    let at = 0;
+    while (this.buf.length - at >= HEADER) {
+      const len = this.buf.readUInt32LE(at);
       if (len < 3 || len > MAX_FRAME) return { error: `bad frame length ${len}` };
-      if (this.buf.length < HEADER + len) break;
-      frames.push({ socket: this.buf.readUInt16LE(4), type: this.buf.readUInt8(6), payload: Buffer.from(this.buf.subarray(7, HEADER + len)) });
-      this.buf = this.buf.subarray(HEADER + len);
+      if (this.buf.length - at < HEADER + len) break;
+      frames.push({ socket: this.buf.readUInt16LE(at + 4), type: this.buf.readUInt8(at + 6), payload: this.buf.subarray(at + 7, at + HEADER + len) });
+      at += HEADER + len;
     }
+    this.buf = at === this.buf.length ? Buffer.alloc(0) : this.buf.subarray(at);
     return frames;
   }
 }
