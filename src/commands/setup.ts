@@ -11,8 +11,8 @@ import { NobleTransport } from "../ble/noble-transport.js";
 import { SerialTransport, serialProfile } from "../serial/serial-transport.js";
 import type { BleTransport } from "../ble/link.js";
 import { maxBackoffMs } from "../runtime/backoff.js";
-import { createSimRadio, type SimRadio } from "../sim/radio.js";
-import { DEMO_SCENARIO, loadScenarioFile, type Scenario } from "../sim/scenario.js";
+import type { SimRadio } from "../sim/radio.js";
+import type { Scenario } from "../sim/scenario.js";
 import type { BmsTarget, SupervisorOptions } from "../runtime/supervisor.js";
 
 export type Fail = { ok: false; exitCode: number; message: string };
@@ -41,6 +41,8 @@ export async function transportFor(config: Config, opts: { simulateWhenNoBms: bo
   };
   const noBms = config.bms.length === 0 && opts.simulateWhenNoBms;
   if (config.transport === "simulator" || noBms) {
+    // the simulator's modules are loaded only when it is used (a real bridge never compiles them)
+    const { DEMO_SCENARIO, loadScenarioFile } = await import("../sim/scenario.js");
     let scenario = DEMO_SCENARIO;
     if (config.simulation.scenario) {
       const r = loadScenarioFile(config.simulation.scenario);
@@ -56,6 +58,7 @@ export async function transportFor(config: Config, opts: { simulateWhenNoBms: bo
       const transport = new NobleTransport({ ...timing, cancelGraceMs: 300, socketFactory: remote.socketFactory, kind: "simulator" });
       return { transport, scenario, simulated: `${why}, radio in the simulator process at ${config.simulation.hciSocket}` };
     }
+    const { createSimRadio } = await import("../sim/radio.js");
     const radio = createSimRadio(scenario, { ...timing, cancelGraceMs: 300 });
     return { transport: radio.transport, scenario, simulated: why, sim: radio };
   }
