@@ -22,6 +22,9 @@ test("dist/cli.js, npm start and the benchmarks run node with the same flags", (
   assert.deepEqual(bridgeNodeFlags(), EXPECTED);
   const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
   assert.match(pkg.scripts.start ?? "", new RegExp(`node ${EXPECTED.join(" ")} dist/cli\\.js run`));
+  // the soak runs the bridge in-process: same V8 settings, so its memory figures are the bridge's
+  assert.match(pkg.scripts.soak ?? "", new RegExp(`node ${EXPECTED.join(" ")} --expose-gc dist/soak/main\\.js`));
+  assert.match(readFileSync(join(ROOT, "scripts", "soak-ci.mjs"), "utf8"), new RegExp(`\\[${EXPECTED.map((f) => `"${f}"`).join(", ")}, "--expose-gc"`));
 });
 
 test("the shebang works as the kernel runs it (env -S) and node accepts the flags", () => {
