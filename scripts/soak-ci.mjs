@@ -12,7 +12,7 @@ if (!existsSync(entry)) {
 }
 const seed = process.env.SOAK_SEED ?? String(Math.floor(Math.random() * 1_000_000));
 // the node flags of daly-bms-bridge (its shebang), so memory behaves as in the shipped bridge
-const args = ["--lite-mode", "--max-semi-space-size=1", "--expose-gc", entry, "--minutes", "1", "--bms", "3", "--fault-rate", "0.05", "--seed", seed, "--json"];
+const args = ["--no-opt", "--no-maglev", "--max-semi-space-size=1", "--expose-gc", entry, "--minutes", "1", "--bms", "3", "--fault-rate", "0.05", "--seed", seed, "--json"];
 process.stderr.write(`soak-ci: node ${args.join(" ")}\n`);
 const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
 let out = "";

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --lite-mode --max-semi-space-size=1
+#!/usr/bin/env -S node --no-opt --no-maglev --max-semi-space-size=1
 /** Command-line entry point (contract §1). Parsing only; each command lives in src/commands/. */
 import { main } from "./main.js";
 
