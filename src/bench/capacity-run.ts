@@ -9,21 +9,13 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startRun } from "../commands/run.js";
 import type { SimTiming } from "../sim/hci/types.js";
-import { adapterBusy, analyseStates, type BmsRunAnalysis, compensatedGap, keepsRate, mixCycles, mixMember, POLL_INTERVAL_MS, predictedPeriods, type StateEvent } from "./capacity.js";
+import { adapterBusy, analyseStates, type BmsRunAnalysis, keepsRate, mixCycles, mixMember, POLL_INTERVAL_MS, predictedPeriods, type StateEvent } from "./capacity.js";
 import { benchEnv, removeDir, runDir, writeScenarioFile } from "./child.js";
 import { scenarioBms, VARIANTS } from "./variants.js";
-
-export type Schedule = "configured" | "compensated";
 
 export interface CapacityRunSpec {
   label: string;
   n: number;
-  /**
-   * configured: every BMS at --poll-interval 5 (the bridge as a user runs it; the supervisor sleeps
-   * 5 s after each poll). compensated: per-BMS pollInterval = 5 s − its cycle, which makes the
-   * poll-then-sleep loop run at a 5 s period (what a period-based schedule would do).
-   */
-  schedule: Schedule;
   /** Distinct per concurrent run (addresses, topics). */
   group: number;
 }
@@ -31,7 +23,6 @@ export interface CapacityRunSpec {
 export interface CapacityBms {
   address: string;
   variant: string;
-  gapMs: number;
   predictedPeriodMs: number;
   analysis: BmsRunAnalysis;
   keepsRate: boolean;
@@ -40,7 +31,6 @@ export interface CapacityBms {
 export interface CapacityRun {
   label: string;
   n: number;
-  schedule: Schedule;
   durationMs: number;
   bms: CapacityBms[];
   /** Every BMS kept the nominal rate (median interval ≤ tolerance × 5 s). */
@@ -58,9 +48,8 @@ export async function runCapacity(spec: CapacityRunSpec, mix: readonly string[],
   const bms = variants.map((v, i) => scenarioBms(v, spec.group, i, timing));
   const file = writeScenarioFile(dir, bms);
   const cycles = mixCycles(mix, cycleMs, spec.n);
-  const gaps = cycles.map((c) => (spec.schedule === "compensated" ? compensatedGap(POLL_INTERVAL_MS, c) : POLL_INTERVAL_MS));
   const protocolOf = (id: string): string => VARIANTS.find((v) => v.id === id)?.bms.protocol ?? id;
-  const list = bms.map((b, i) => ({ address: b.address, name: b.name, protocol: protocolOf(variants[i] ?? ""), ...(spec.schedule === "compensated" ? { pollInterval: (gaps[i] ?? POLL_INTERVAL_MS) / 1000 } : {}) }));
+  const list = bms.map((b, i) => ({ address: b.address, name: b.name, protocol: protocolOf(variants[i] ?? "") }));
   const h = await startRun(
     ["--sim-scenario", file, "--mqtt-url", brokerUrl, "--poll-interval", String(POLL_INTERVAL_MS / 1000), "--log-level", "error", "--address", JSON.stringify(list)],
     benchEnv(dir, { DALY_MQTT_BASE_TOPIC: `bench_cap_${spec.group}`, DALY_MQTT_DISCOVERY_PREFIX: `bench_ha_${spec.group}`, DALY_HEALTH_FILE: join(dir, "health.json") }),
@@ -81,10 +70,10 @@ export async function runCapacity(spec: CapacityRunSpec, mix: readonly string[],
     await h.stop();
     removeDir(dir);
   }
-  const predicted = predictedPeriods(gaps, cycles);
+  const predicted = predictedPeriods(POLL_INTERVAL_MS, cycles);
   const out: CapacityBms[] = h.bridge.supervisors.map((s, i) => {
     const analysis = analyseStates(events.get(s.target.address) ?? [], s.target.pollIntervalMs);
-    return { address: s.target.address, variant: variants[i] ?? "?", gapMs: s.target.pollIntervalMs, predictedPeriodMs: predicted[i] ?? Number.NaN, analysis, keepsRate: keepsRate(analysis) };
+    return { address: s.target.address, variant: variants[i] ?? "?", predictedPeriodMs: predicted[i] ?? Number.NaN, analysis, keepsRate: keepsRate(analysis) };
   });
   const all = [...events.values()].flat();
   const medians = out.map((b) => b.analysis.medianIntervalMs).filter((v): v is number => v !== undefined);
@@ -92,7 +81,6 @@ export async function runCapacity(spec: CapacityRunSpec, mix: readonly string[],
   return {
     label: spec.label,
     n: spec.n,
-    schedule: spec.schedule,
     durationMs,
     bms: out,
     sustained: out.every((b) => b.keepsRate),

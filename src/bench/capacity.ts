@@ -79,17 +79,14 @@ export function overloadExtra(budgetMs: number, mix: readonly string[], cycleMs:
 }
 
 /** Predicted steady-state period of each BMS under the supervisor's poll-then-sleep loop. */
-export function predictedPeriods(gapsMs: readonly number[], cyclesMs: readonly number[]): number[] {
-  const round = sum(cyclesMs);
-  return gapsMs.map((g, i) => Math.max(g + (cyclesMs[i] ?? 0), round));
-}
-
 /**
- * Sleep per BMS that makes the poll-then-sleep loop run at the interval (gap = interval − own
- * cycle): emulates a period-based schedule ("next poll due interval after this one started").
+ * Expected period of each BMS with the supervisor's period-based schedule (a poll is due one
+ * interval after the previous one was due): the interval, unless one round of every BMS's cycle on
+ * the shared adapter takes longer.
  */
-export function compensatedGap(intervalMs: number, cycleMs: number): number {
-  return Math.max(1000, intervalMs - cycleMs); // pollInterval ≥ 1 s (config schema)
+export function predictedPeriods(intervalMs: number, cyclesMs: readonly number[]): number[] {
+  const round = sum(cyclesMs);
+  return cyclesMs.map(() => Math.max(intervalMs, round));
 }
 
 export interface StateEvent {

@@ -10,7 +10,7 @@
  * 2. capacity (capacity.ts, capacity-run.ts) — BMS per adapter at a 5 s interval with the link
  *    released: N = floor(5000 / measured "bridge" cycle) per protocol and for the A5/D2/0x81 mix,
  *    then verified with the whole bridge in-process (startRun): N keeps every BMS at a median
- *    inter-state interval ≤ 5.5 s, N + k does not; plus the bridge as configured (poll, then sleep 5 s).
+ *    inter-state interval ≤ 5.5 s, N + k does not (the supervisor's interval is a period).
  * 3. resources (resources.ts) — RSS (/proc VmRSS, sampled) and CPU (utime + stime over wall time)
  *    of `daly-bms-bridge run` in a child, 8 BMS A5/D2/0x81 at --poll-interval 5, MQTT to a private
  *    Mosquitto, the simulated radio in its own process; link released and link kept open; where
@@ -115,7 +115,6 @@ async function capacitySection(args: Args, bridge: Map<string, CycleSample[]>, m
     mix: { members, meanCycleMs: round1(mean), perAdapterMean: perAdapter(POLL_INTERVAL_MS, mean), n, k, cyclesSumMs: round1(sum(mixCycles(members, cycleMs, n))), cyclesSumOverloadMs: round1(sum(mixCycles(members, cycleMs, n + k))) },
     runs: [],
     verified: undefined,
-    configuredKeepsRate: undefined,
   };
   if (!mosquitto) {
     notes.push("capacity: mosquitto not found: the verification runs (whole bridge, MQTT sink) were skipped");
@@ -130,13 +129,11 @@ async function capacitySection(args: Args, bridge: Map<string, CycleSample[]>, m
   try {
     const ms = args.capacityS * 1000;
     const runs: CapacityRun[] = await Promise.all([
-      runCapacity({ label: "as configured (sleep 5 s), N", n, schedule: "configured", group: 1 }, members, cycleMs, args.timing, broker.url, ms),
-      runCapacity({ label: "5 s period (compensated), N", n, schedule: "compensated", group: 2 }, members, cycleMs, args.timing, broker.url, ms),
-      runCapacity({ label: `5 s period (compensated), N+${k}`, n: n + k, schedule: "compensated", group: 3 }, members, cycleMs, args.timing, broker.url, ms),
+      runCapacity({ label: "--poll-interval 5, N", n, group: 1 }, members, cycleMs, args.timing, broker.url, ms),
+      runCapacity({ label: `--poll-interval 5, N+${k}`, n: n + k, group: 2 }, members, cycleMs, args.timing, broker.url, ms),
     ]);
     section.runs = runs;
-    const [asConfigured, atN, overN] = runs;
-    section.configuredKeepsRate = asConfigured?.sustained;
+    const [atN, overN] = runs;
     section.verified = atN !== undefined && overN !== undefined ? atN.sustained && !overN.sustained : undefined;
   } finally {
     await broker.stop();
@@ -157,7 +154,7 @@ async function main(): Promise<void> {
 
   // stage 1: poll figures in-process; the child-process sections side by side (another core)
   const startChildren = (): Promise<ResourceResult> => {
-    progress(`resources/messages: 3 child bridges (+ 3 simulator processes), ${RESOURCE_BMS} BMS at 5 s, warm-up ${args.warmupS} s + ${args.measureS} s…`);
+    progress(`resources/messages: 2 + 1 child bridges (each with a simulator process), ${RESOURCE_BMS} BMS at 5 s, warm-up ${args.warmupS} s + ${args.measureS} s…`);
     return runResources({
       bms: RESOURCE_BMS,
       mix: MIX,

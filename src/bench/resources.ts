@@ -7,7 +7,8 @@
  * real controller outside the host: the measured process holds only the bridge — noble's HCI/GATT
  * stack and our code, fed H4 packets over a Unix socket instead of the kernel's HCI socket.
  *
- * Children run side by side, each with its own broker and simulator:
+ * Children, each with its own broker and simulator (the measured pair side by side, then the
+ * instrumented one):
  * - measured, link released between polls (the default), and measured, link kept open
  *   (`keepConnected`): RSS sampled every second, CPU from utime + stime;
  * - instrumented: link released, plus `--cpu-prof` (where the CPU goes) and `--metrics-port` (the
@@ -287,11 +288,12 @@ async function instrumentedChild(o: ResourceOptions): Promise<{ profile: CpuProf
 export async function runResources(o: ResourceOptions): Promise<ResourceResult> {
   const errors: string[] = [];
   const fail = (what: string) => (e: unknown): undefined => void errors.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
-  const [released, kept, i] = await Promise.all([
+  // the measured pair first, the profiled child after: its profiler would share the cores
+  const [released, kept] = await Promise.all([
     o.measured ? measuredChild(o, "released", 10).catch(fail("resources (link released)")) : undefined,
     o.measured ? measuredChild(o, "kept", 12).catch(fail("resources (link kept)")) : undefined,
-    o.instrumented ? instrumentedChild(o).catch(fail("instrumented run")) : undefined,
   ]);
+  const i = o.instrumented ? await instrumentedChild(o).catch(fail("instrumented run")) : undefined;
   const out: ResourceResult = { errors };
   if (released) out.resources = released;
   if (kept) out.resourcesKept = kept;

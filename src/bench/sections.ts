@@ -19,10 +19,8 @@ export interface CapacitySection {
   cycles: CapacityCycle[];
   mix: { members: string[]; meanCycleMs: number; perAdapterMean: number; n: number; k: number; cyclesSumMs: number; cyclesSumOverloadMs: number };
   runs: CapacityRun[];
-  /** compensated N kept the rate and compensated N + k did not. */
+  /** N kept the rate and N + k did not. */
   verified: boolean | undefined;
-  /** The bridge as configured (poll-then-sleep 5 s) kept a 5 s rate with N. */
-  configuredKeepsRate: boolean | undefined;
 }
 
 const f0 = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? "—" : v.toFixed(0));
@@ -48,17 +46,10 @@ export function capacityLines(c: CapacitySection): string[] {
       for (const b of r.bms) byVariant.set(b.variant, [...(byVariant.get(b.variant) ?? []), b]);
       for (const [v, list] of byVariant) {
         const meds = list.map((b) => s2(b.analysis.medianIntervalMs)).join(" ");
-        out.push(`      ${v.padEnd(5)} sleep ${s2(list[0]?.gapMs)} s, expected period ≥ ${s2(list[0]?.predictedPeriodMs)} s, median intervals ${meds} s`);
+        out.push(`      ${v.padEnd(5)} expected period ${s2(list[0]?.predictedPeriodMs)} s, median intervals ${meds} s`);
       }
     }
-    if (c.verified !== undefined) out.push(`  capacity verified (compensated N keeps the rate, N + k does not): ${c.verified ? "yes" : "NO"}`);
-    if (c.configuredKeepsRate === false) {
-      out.push(
-        `  note: as configured, the supervisor sleeps pollInterval AFTER each poll, so every BMS's period is 5 s + its`,
-        `    cycle (+ any wait): no BMS gets a state every 5 s, whatever the adapter load. The capacity above holds for`,
-        `    a period-based schedule (emulated here by sleeping 5 s − cycle); see the report for the suggested fix.`,
-      );
-    }
+    if (c.verified !== undefined) out.push(`  capacity verified (N keeps the rate, N + k does not): ${c.verified ? "yes" : "NO"}`);
   }
   return out;
 }
