@@ -15,6 +15,7 @@
  *   bridge's own poll counters: an independent poll count for the MQTT messages per poll). Its CPU
  *   is not reported (the profiler and the metrics cost some).
  */
+import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -56,6 +57,12 @@ export interface ResourceFigures {
   cpu: { percent: number; userPercent: number; systemPercent: number; mainThreadPercent: number; threads: number };
   /** The simulator process over the same window (not the bridge's; for scale). */
   simulatorCpuPercent: number;
+  /**
+   * What one wake-up of an idle node process costs on this machine, µs: `node -e
+   * "setInterval(() => {}, 50)"` over the same window, CPU ÷ 20 wake-ups/s. A poll's floor is its
+   * event-loop wake-ups (≈ 2 per request: the controller's completion event, then the reply) × this.
+   */
+  wakeupUs: number;
   polls: {
     /** State messages seen on the broker in the window (one per successful poll). */
     states: number;
@@ -111,6 +118,8 @@ function scenario(o: ResourceOptions, group: number, dir: string): string {
 }
 
 const MB = (kb: number): number => round1(kb / 1024);
+/** Period of the idle wake-up calibration process. */
+const WAKE_MS = 50;
 
 /**
  * Warm-up: at least warmMs from spawn, and at least one poll interval after every BMS published its
@@ -142,14 +151,18 @@ async function measuredChild(o: ResourceOptions, link: LinkMode, group: number):
   const child = spawnBridge(["--sim-scenario", file, "--mqtt-url", broker.url, "--poll-interval", String(POLL_INTERVAL_MS / 1000)], env);
   try {
     const allFirstS = await warmUp(child, watch, o);
+    const idle = spawn(process.execPath, ["-e", `setInterval(() => {}, ${WAKE_MS})`], { stdio: "ignore" });
     const samples: ProcSample[] = [sampleProc(child.pid, performance.now())];
     const sim0 = sampleProc(sim.pid, performance.now());
+    const idle0 = idle.pid !== undefined ? sampleProc(idle.pid, performance.now()) : undefined;
     const end = (samples[0] as ProcSample).atMs + o.measureMs;
     while (performance.now() < end) {
       await sleep(Math.min(1000, Math.max(0, end - performance.now())));
       samples.push(sampleProc(child.pid, performance.now()));
     }
     const sim1 = sampleProc(sim.pid, performance.now());
+    const idle1 = idle.pid !== undefined ? sampleProc(idle.pid, performance.now()) : undefined;
+    idle.kill("SIGKILL");
     const first = samples[0] as ProcSample;
     const last = samples.at(-1) as ProcSample;
     const wall = last.atMs - first.atMs;
@@ -184,6 +197,8 @@ async function measuredChild(o: ResourceOptions, link: LinkMode, group: number):
         threads: last.threads,
       },
       simulatorCpuPercent: Math.round(cpuPercent(sim1.cpuTicks - sim0.cpuTicks, hz, sim1.atMs - sim0.atMs) * 100) / 100,
+      // % of a core = wake-ups/s × µs per wake-up / 10⁴
+      wakeupUs: idle0 && idle1 ? Math.round((cpuPercent(idle1.cpuTicks - idle0.cpuTicks, hz, idle1.atMs - idle0.atMs) * 1e4) / (1000 / WAKE_MS)) : Number.NaN,
       polls: {
         states: total,
         perSecond: Math.round((total / (wall / 1000)) * 100) / 100,

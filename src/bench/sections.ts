@@ -71,7 +71,7 @@ export function resourceLines(runs: readonly ResourceFigures[], profile: Profile
       `    CPU ${f2(r.cpu.percent)} % of one core (user ${f2(r.cpu.userPercent)} %, system ${f2(r.cpu.systemPercent)} %; main thread ${f2(r.cpu.mainThreadPercent)} %, ${r.cpu.threads} threads)`,
       `    polls: ${r.polls.states} states = ${f2(r.polls.perSecond)}/s (nominal ${f2(r.polls.nominalPerSecond)}/s; median period ${f2(r.polls.medianPeriodS)} s per BMS)`,
       `      → ${f2(r.polls.cpuMsPerPoll)} ms CPU per poll; at the nominal rate ≈ ${f2(r.polls.projectedPercentAtNominal)} % of a core`,
-      `    (the simulator process: ${f2(r.simulatorCpuPercent)} % of a core, not counted)`,
+      `    (the simulator process: ${f2(r.simulatorCpuPercent)} % of a core, not counted; one wake-up of an idle node process costs ${f0(r.wakeupUs)} µs here)`,
     );
   }
   if (profile) {
