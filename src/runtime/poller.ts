@@ -19,7 +19,8 @@
  * retried step, or the same step of a previous poll/link) that arrives after the new request was
  * written is indistinguishable from the fresh reply and is used. Its values are the BMS's genuine
  * answer to the same read, older than a fresh one by at most the module's reply delay; for A5
- * multi-frame replies (cells, temperatures) frames of the two answers can be combined by frame number.
+ * multi-frame replies (cells, temperatures) such a late frame can be combined by frame number with
+ * the fresh answer's. The frames of the poller's own timed-out attempt are dropped at the retry.
  */
 import { FrameAssembler } from "../daly/assembler.js";
 import { Collector } from "../daly/collect.js";
@@ -159,6 +160,9 @@ async function runStep(rx: Receiver, step: Step, col: Collector, opts: PollOptio
   const tries = step.optional ? 0 : opts.retries;
   for (let attempt = 0; attempt <= tries; attempt++) {
     if (attempt > 0) rx.stats.retries += 1;
+    // a multi-frame reply is one sample: frames of an incomplete earlier answer are not combined
+    // with the retry's (cells from two moments would make a pack that never existed; the soak found it)
+    got.clear();
     const wake = await rx.exchange(step.bytes, opts.requestTimeoutMs, (f) => {
       if (!answers(e, f)) return false; // stale extra frames, other commands, echoes
       if (!usableAnswer(e, f)) {

@@ -113,3 +113,20 @@ test("A5: only corrupt temperature frames fail the poll as corrupt instead of pu
   const link = memoryLink((w) => respond(w).map((r) => (r[2] === 0x96 ? corruptA5(r, 1, 250) : r)));
   await assert.rejects(pollOnce(link, { protocol: "a5", a5Host: 0x80, wantVersion: false }, OPTS), /only corrupt replies to a5 temperatures/);
 });
+
+test("A5: an incomplete cell reply is not combined with the retry's frames (one reply = one sample)", async () => {
+  const b = bms({ protocol: "a5", cells_mV: [3301, 3302, 3300, 3305, 3310, 3311] }); // 2 cell frames
+  let cellReplies = 0;
+  // the battery moves between the answers: every cell is 7 mV lower from the second one on
+  const at = (): ScenarioBms => (cellReplies >= 2 ? { ...b, cells_mV: b.cells_mV.map((v) => v - 7) } : b);
+  const link = memoryLink((w) => {
+    if (w[2] === 0x95) cellReplies += 1; // a cell request (A5 80 95 08 …)
+    const replies = createResponder(() => batteryAt(at(), 0), { protocol: "a5" })(w);
+    if (w[2] !== 0x95) return replies;
+    // answer 1 loses frame 2, answer 2 loses frame 1 (together they would complete a mix), answer 3 is whole
+    return cellReplies === 1 ? replies.slice(0, 1) : cellReplies === 2 ? replies.slice(1) : replies;
+  });
+  const r = await pollOnce(link, { protocol: "a5", a5Host: 0x80, wantVersion: false }, { requestTimeoutMs: 200, retries: 2 });
+  assert.equal(cellReplies, 3);
+  assert.deepEqual(r.snapshot.cells_mV, [3294, 3295, 3293, 3298, 3303, 3304]);
+});
