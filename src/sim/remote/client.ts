@@ -97,7 +97,16 @@ export interface RemoteHci {
 /** Connects to a simulator's socket and waits for its hello (the adapter's state). */
 export function connectRemoteHci(path: string, timeoutMs = 5000): Promise<RemoteHci> {
   return new Promise((resolve, reject) => {
-    const conn: Socket = connect(path);
+    // onread: libuv hands each read straight to onChunk, without a Readable stream's machinery —
+    // closer to the native HCI socket, which emits from C++ (the buffer is reused: copied per read)
+    const onread = {
+      buffer: Buffer.alloc(64 * 1024),
+      callback: (n: number, buf: Uint8Array): boolean => {
+        onChunk(Buffer.from(buf.subarray(0, n)));
+        return true; // keep reading
+      },
+    };
+    const conn: Socket = connect({ path, onread });
     conn.unref(); // like the native HCI socket: the bridge's own timers keep the process alive
     const reader = new FrameReader();
     const sockets = new Map<number, RemoteHciSocket>();
@@ -136,7 +145,7 @@ export function connectRemoteHci(path: string, timeoutMs = 5000): Promise<Remote
       // after start-up a lost simulator is an adapter gone: every socket reports it, noble sees no events
       for (const s of sockets.values()) s.emit("error", errnoError("ENETDOWN", `simulator connection lost: ${e.message}`));
     });
-    conn.on("data", (chunk: Buffer) => {
+    function onChunk(chunk: Buffer): void {
       const r = reader.push(chunk);
       if (!Array.isArray(r)) return fail(new Error(`simulator at ${path}: ${r.error}`));
       for (const f of r) {
@@ -160,6 +169,6 @@ export function connectRemoteHci(path: string, timeoutMs = 5000): Promise<Remote
         }
         sockets.get(f.socket)?.receive(f);
       }
-    });
+    }
   });
 }
