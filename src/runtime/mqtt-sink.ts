@@ -135,15 +135,16 @@ export class MqttSink implements Sink {
     if (!this.ready) return; // published by the first connect's setup
     const keys = discoveryKeys(s);
     if (!sameSet(keys, b.published)) await this.publishDiscovery(b, s, keys);
-    // QoS 0: a state is superseded by the next poll's; no PUBACK round trip per poll (bench: CPU)
-    await this.pub.publish(bmsStateTopic(id, this.opts.topics), JSON.stringify(s), { retain: this.opts.retainState, qos: 0 });
+    // QoS 1 like every other message: with states at QoS 0 the soak saw an older state (queued
+    // while the broker was away) arrive after a newer one once the connection came back
+    await this.pub.publish(bmsStateTopic(id, this.opts.topics), JSON.stringify(s), { retain: this.opts.retainState });
   }
 
   async partial(target: BmsTarget, p: Snapshot): Promise<void> {
     if (!this.ready) return;
     // keys missing from this message render as "" in the templates, which HA ignores: entities
     // keep their last values while the status entity says "sleeping"
-    await this.pub.publish(bmsStateTopic(bmsIdFromMac(target.address), this.opts.topics), JSON.stringify(p), { retain: this.opts.retainState, qos: 0 });
+    await this.pub.publish(bmsStateTopic(bmsIdFromMac(target.address), this.opts.topics), JSON.stringify(p), { retain: this.opts.retainState });
   }
 
   private async publishDiscovery(b: BmsState, s: Snapshot, keys: string[]): Promise<void> {

@@ -44,10 +44,10 @@ describe("bridge ⇄ Home Assistant over MQTT", () => {
       // availability went offline first at start (a stale retained online must not linger)
       const avA = w.messages.filter((m) => m.topic === `daly_bms/${ID_A}/availability`).map((m) => m.payload);
       assert.deepEqual(avA.slice(0, 2), ["offline", "online"]);
-      // README topic table: states at QoS 0 (superseded by the next poll), events at QoS 1
-      const live = w.messages.filter((m) => !m.retain || m.topic.endsWith("/state"));
-      assert.ok(live.filter((m) => m.topic.endsWith("/state") && m.payload.length > 0).every((m) => m.qos === 0), "state QoS 0");
-      assert.ok(live.filter((m) => m.topic.endsWith("/availability")).every((m) => m.qos === 1), "availability QoS 1");
+      // README: everything at QoS 1, states included (a queued state must not overtake a newer one)
+      const live = w.messages.filter((m) => m.topic.startsWith("daly_bms/") && m.payload.length > 0);
+      assert.ok(live.some((m) => m.topic.endsWith("/state")));
+      assert.ok(live.every((m) => m.qos === 1), "QoS 1");
 
       // a fresh subscriber gets the retained discovery configs
       // wait for B's last config (published after A's), then for every retained message
