@@ -30,9 +30,21 @@ export interface DeviceProfile {
   a5Host?: A5HostAddress;
   /** Ask for version strings (first poll after a connect). */
   wantVersion: boolean;
-  /** D2: false once the 0x3E×9 block proved unsupported (AIO PR #159: timeout or 0/FFFF). */
+  /**
+   * D2: false once the 0x3E×9 block proved unsupported (AIO PR #159: timeout or 0/FFFF): answered
+   * without a MOS temperature, or never answered in MOS_BLOCK_MISSES polls in a row. A block that
+   * answered once is never given up: lost replies must not cost a BMS its MOS temperature and
+   * balancing entities for good.
+   */
   mosBlock?: boolean;
+  /** D2: polls in a row whose MOS block got no answer, while it never answered. */
+  mosMisses?: number;
+  /** D2: the MOS block answered with a MOS temperature at least once. */
+  mosSeen?: boolean;
 }
+
+/** Timeouts of the optional D2 MOS block in a row after which it is no longer read. */
+export const MOS_BLOCK_MISSES = 3;
 
 function a5(label: string, command: ReadRequest & { protocol: "a5" }, expect: Step["expect"], optional = false): Step {
   return { label, request: command, bytes: encodeRequest(command), expect, optional };

@@ -9,7 +9,7 @@
  */
 import type { Logger } from "pino";
 import type { Snapshot } from "../bms/snapshot.js";
-import { buildDiscovery, clearMessages, type DiscoveryContext, discoveryKeys, PAYLOAD_OFFLINE, PAYLOAD_ONLINE, staleConfigs } from "../ha/discovery.js";
+import { buildDiscovery, clearMessages, type DiscoveryContext, discoveryKeys, type DiscoveryMessage, PAYLOAD_OFFLINE, PAYLOAD_ONLINE, staleConfigs } from "../ha/discovery.js";
 import { bmsAvailabilityTopic, bmsIdFromMac, bmsStateTopic, bridgeAvailabilityTopic, type TopicOptions } from "../ha/topics.js";
 import type { Publisher } from "../mqtt/publisher.js";
 import type { Sink } from "./sink.js";
@@ -26,9 +26,25 @@ export interface MqttSinkOptions {
 interface BmsState {
   target: BmsTarget;
   published?: string[];
+  /** Discovery was published in this run (after that, a vanished key must stay away to be cleared). */
+  publishedThisRun?: boolean;
+  /** Published keys missing from the latest snapshots: how many in a row. */
+  absent: Map<string, number>;
+  /** The discovery configs published in this run, by key: what a re-publish sends. */
+  configs: Map<string, DiscoveryMessage>;
   last?: Snapshot;
   online: boolean;
 }
+
+/**
+ * Snapshots in a row a published entity must be missing from before its config is cleared during
+ * a run: a field of an optional block (D2 MOS temperature, balancing cells) can miss polls under a
+ * lossy link, and an entity must not vanish and come back in HA for that (the soak showed it); a
+ * config kept a little too long costs nothing (the missing key renders empty, HA keeps the value).
+ * A cell or sensor count that shrinks is already confirmed by the plausibility gate; after a
+ * restart, keys the registry has and the first snapshot lacks are cleared at once.
+ */
+const ABSENT_BEFORE_CLEAR = 10;
 
 type Registry = Record<string, string[]>;
 
@@ -48,7 +64,7 @@ export class MqttSink implements Sink {
     private readonly opts: MqttSinkOptions,
     private readonly log: Logger,
   ) {
-    for (const t of targets) this.bms.set(bmsIdFromMac(t.address), { target: t, online: false });
+    for (const t of targets) this.bms.set(bmsIdFromMac(t.address), { target: t, online: false, absent: new Map(), configs: new Map() });
   }
 
   private get registryTopic(): string {
@@ -134,7 +150,14 @@ export class MqttSink implements Sink {
     b.last = s;
     if (!this.ready) return; // published by the first connect's setup
     const keys = discoveryKeys(s);
-    if (!sameSet(keys, b.published)) await this.publishDiscovery(b, s, keys);
+    const present = new Set(keys);
+    for (const k of present) b.absent.delete(k);
+    const vanished = (b.published ?? []).filter((k) => !present.has(k));
+    for (const k of vanished) b.absent.set(k, (b.absent.get(k) ?? 0) + 1);
+    const clear = b.publishedThisRun ? vanished.filter((k) => (b.absent.get(k) ?? 0) >= ABSENT_BEFORE_CLEAR) : vanished;
+    const kept = vanished.filter((k) => !clear.includes(k));
+    const added = keys.some((k) => !(b.published ?? []).includes(k));
+    if (!b.publishedThisRun || added || clear.length > 0) await this.publishDiscovery(b, s, [...keys, ...kept]);
     // QoS 1 like every other message: with states at QoS 0 the soak saw an older state (queued
     // while the broker was away) arrive after a newer one once the connection came back
     await this.pub.publish(bmsStateTopic(id, this.opts.topics), JSON.stringify(s), { retain: this.opts.retainState });
@@ -149,11 +172,18 @@ export class MqttSink implements Sink {
 
   private async publishDiscovery(b: BmsState, s: Snapshot, keys: string[]): Promise<void> {
     const id = bmsIdFromMac(b.target.address);
-    await Promise.all(buildDiscovery(this.ctx(b.target), s).map((m) => this.pub.publish(m.topic, JSON.stringify(m.payload), { retain: true })));
+    const msgs = buildDiscovery(this.ctx(b.target), s);
+    for (const m of msgs) b.configs.set(m.key, m);
+    await Promise.all(msgs.map((m) => this.pub.publish(m.topic, JSON.stringify(m.payload), { retain: true })));
     const stale = staleConfigs(b.published ?? [], keys);
     for (const m of clearMessages(this.ctx(b.target), stale)) await this.pub.publish(m.topic, "", { retain: true });
     if (stale.length > 0) this.log.info({ bms: id, cleared: stale }, "cleared obsolete entities");
+    for (const k of stale) {
+      b.absent.delete(k);
+      b.configs.delete(k);
+    }
     b.published = keys;
+    b.publishedThisRun = true;
     this.registry[id] = keys;
     await this.saveRegistry();
   }
@@ -186,9 +216,9 @@ export class MqttSink implements Sink {
     const t = this.opts.topics;
     await this.pub.publish(bridgeAvailabilityTopic(t), PAYLOAD_ONLINE, { retain: true });
     for (const [id, b] of this.bms) {
-      if (b.last) {
-        await Promise.all(buildDiscovery(this.ctx(b.target), b.last).map((m) => this.pub.publish(m.topic, JSON.stringify(m.payload), { retain: true })));
-      }
+      // every config announced in this run, also those whose field missed the last poll
+      const msgs = b.configs.size > 0 ? [...b.configs.values()] : b.last ? buildDiscovery(this.ctx(b.target), b.last) : [];
+      await Promise.all(msgs.map((m) => this.pub.publish(m.topic, JSON.stringify(m.payload), { retain: true })));
       await this.pub.publish(bmsAvailabilityTopic(id, t), b.online ? PAYLOAD_ONLINE : PAYLOAD_OFFLINE, { retain: true });
       if (b.last) await this.pub.publish(bmsStateTopic(id, t), JSON.stringify(b.last), { retain: this.opts.retainState });
     }
@@ -223,8 +253,3 @@ function parseRegistry(text: string | undefined): Registry {
   }
 }
 
-function sameSet(a: readonly string[], b: readonly string[] | undefined): boolean {
-  if (!b || a.length !== b.length) return false;
-  const s = new Set(b);
-  return a.every((x) => s.has(x));
-}

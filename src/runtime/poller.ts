@@ -25,7 +25,7 @@
 import { FrameAssembler } from "../daly/assembler.js";
 import { Collector } from "../daly/collect.js";
 import type { RawFrame } from "../daly/frame.js";
-import { answers, classifyProbe, type DeviceProfile, frameKey, pollPlan, probePlan, type Step, usableAnswer } from "../daly/plan.js";
+import { answers, classifyProbe, type DeviceProfile, frameKey, MOS_BLOCK_MISSES, pollPlan, probePlan, type Step, usableAnswer } from "../daly/plan.js";
 import { snapshotFromDaly } from "../bms/from-daly.js";
 import type { Snapshot } from "../bms/snapshot.js";
 import type { BleLink } from "../ble/link.js";
@@ -137,7 +137,15 @@ export async function pollOnce(link: BleLink, known: DeviceProfile | undefined, 
     const next: DeviceProfile = { ...profile, wantVersion: false };
     for (const step of pollPlan(profile)) {
       const ok = await runStep(rx, step, col, opts);
-      if (step.label === "mos" && (!ok || col.fields.scalars.mos_temp_C === undefined)) next.mosBlock = false;
+      if (step.label === "mos") {
+        // answered without a MOS temperature: unsupported; no answer: maybe a lost reply, count it
+        // unless the block has answered before
+        const hasTemp = ok && col.fields.scalars.mos_temp_C !== undefined;
+        if (hasTemp) next.mosSeen = true;
+        const misses = ok || next.mosSeen ? 0 : (profile.mosMisses ?? 0) + 1;
+        next.mosMisses = misses;
+        if ((ok && !hasTemp) || misses >= MOS_BLOCK_MISSES) next.mosBlock = false;
+      }
       if (!ok && !step.optional) {
         // frames came but none passed its checksum: the link corrupts, the BMS is not asleep
         if (rx.stats.rejectedFrames > 0) throw new TransportError(`only corrupt replies to ${profile.protocol} ${step.label} request (${rx.stats.rejectedFrames} rejected)`, "corrupt");

@@ -8,6 +8,7 @@ import { parseScenario, type ScenarioBms } from "../../src/sim/scenario.js";
 import { memoryLink } from "../helpers/memory-link.js";
 import { assertScenarioValues } from "../helpers/expect-scenario.js";
 import type { Snapshot } from "../../src/bms/snapshot.js";
+import type { DeviceProfile } from "../../src/daly/plan.js";
 
 function bms(over: Record<string, unknown>): ScenarioBms {
   const r = parseScenario({
@@ -129,4 +130,36 @@ test("A5: an incomplete cell reply is not combined with the retry's frames (one 
   const r = await pollOnce(link, { protocol: "a5", a5Host: 0x80, wantVersion: false }, { requestTimeoutMs: 200, retries: 2 });
   assert.equal(cellReplies, 3);
   assert.deepEqual(r.snapshot.cells_mV, [3294, 3295, 3293, 3298, 3303, 3304]);
+});
+
+test("D2: the MOS block is given up after 3 polls in a row without an answer if it never answered, at once when answered without a MOS temperature", async () => {
+  const b = bms({ protocol: "d2", mos_temp_C: 30 });
+  const respond = createResponder(() => batteryAt(b, 0), { protocol: "d2" });
+  let mosSilent = true;
+  // a D2 read request: D2 03 <register hi> <register lo> …; 0x3E is the MOS block
+  const link = memoryLink((w) => (mosSilent && w[2] === 0x00 && w[3] === 0x3e ? [] : respond(w)));
+  let profile: DeviceProfile = { protocol: "d2", wantVersion: false };
+  const opts = { requestTimeoutMs: 50, retries: 0 };
+  for (const expected of [1, 2]) {
+    profile = (await pollOnce(link, profile, opts)).profile;
+    assert.equal(profile.mosMisses, expected);
+    assert.notEqual(profile.mosBlock, false, `still read after ${expected} miss(es)`);
+  }
+  profile = (await pollOnce(link, profile, opts)).profile;
+  assert.equal(profile.mosBlock, false, "never answered: given up after 3 misses in a row");
+
+  // a block that answered once is never given up: lost replies are lost replies
+  mosSilent = false;
+  const answered = await pollOnce(link, { protocol: "d2", wantVersion: false }, opts);
+  assert.equal(answered.snapshot.mos_temp_C, 30);
+  mosSilent = true;
+  profile = answered.profile;
+  for (let i = 0; i < 5; i++) profile = (await pollOnce(link, profile, opts)).profile;
+  assert.notEqual(profile.mosBlock, false, "answered before: still read after 5 misses");
+
+  const noMos = bms({ protocol: "d2" });
+  const link2 = memoryLink(createResponder(() => batteryAt(noMos, 0), { protocol: "d2" }));
+  const r = await pollOnce(link2, { protocol: "d2", wantVersion: false }, opts);
+  assert.equal(r.snapshot.mos_temp_C, undefined);
+  assert.equal(r.profile.mosBlock, false, "answered without a MOS temperature: unsupported");
 });
