@@ -76,7 +76,9 @@ export async function runSoak(args: SoakArgs, progress: (line: string) => void):
   const onSigint = (): void => {
     interrupted = true;
   };
-  process.once("SIGINT", onSigint); // Ctrl-C: stop early, still report
+  // Ctrl-C or kill: stop early, still report, and take the private Mosquitto down with it
+  process.once("SIGINT", onSigint);
+  process.once("SIGTERM", onSigint);
   const probes = new Probes(sim.transport, t0);
   probes.sample(Date.now(), true);
   const restarts: Array<Promise<void>> = [];
@@ -141,6 +143,7 @@ export async function runSoak(args: SoakArgs, progress: (line: string) => void):
   probes.sample(end, true);
   probes.stop();
   process.removeListener("SIGINT", onSigint);
+  process.removeListener("SIGTERM", onSigint);
   const bridgeCounted = h.bridge.supervisors.reduce((a, s) => a + s.polls, 0);
   const nobleRestarts = sim.transport.restarts;
   await h.stop();
