@@ -48,6 +48,8 @@ export class SimLink {
   /** performance.now() of the armed event. */
   private timerAt = Number.POSITIVE_INFINITY;
   private readonly anchor = performance.now();
+  /** Grid time of the last event that ran: the next one is at least one interval later. */
+  private lastEventAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly handle: number,
@@ -106,12 +108,16 @@ export class SimLink {
     const now = performance.now();
     const busy = this.fromHost.length > 0 || this.outgoing.length > 0 || this.endReason !== undefined;
     const earliest = busy ? now : now + (IDLE_EVENTS - 1) * interval;
-    const at = this.anchor + (Math.floor((earliest - this.anchor) / interval) + 1) * interval;
+    // libuv's millisecond clock can fire a timer a fraction of a ms before performance.now() reaches
+    // the grid point: without the floor at lastEventAt + interval, a packet arriving then would be
+    // taken in the event that just ran (one event per ATT transaction instead of two; bench)
+    const at = Math.max(this.anchor + (Math.floor((earliest - this.anchor) / interval) + 1) * interval, this.lastEventAt + interval);
     if (this.timer !== undefined && this.timerAt <= at) return;
     clearTimeout(this.timer);
     this.timerAt = at;
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      this.lastEventAt = this.timerAt;
       this.timerAt = Number.POSITIVE_INFINITY;
       this.connectionEvent();
       this.schedule();
