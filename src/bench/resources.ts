@@ -24,7 +24,7 @@ import type { SimTiming } from "../sim/hci/types.js";
 import { freePort, startMosquitto, Watch } from "./broker.js";
 import { mixMember, POLL_INTERVAL_MS } from "./capacity.js";
 import { benchEnv, type BridgeChild, removeDir, runDir, spawnBridge, startSimProcess, writeScenarioFile } from "./child.js";
-import { counterDelta, DEFAULT_SCHEME, parsePollCounters, parseSeries, statesPerBms, tally, type Tally, TOPIC_KINDS, type TopicKind } from "./messages.js";
+import { counterDelta, DEFAULT_SCHEME, parsePollCounters, statesPerBms, tally, type Tally, TOPIC_KINDS, type TopicKind } from "./messages.js";
 import { clockTicks, cpuPercent, type ProcSample, sampleProc } from "./proc.js";
 import { breakdown, type CpuCategory, type CpuProfile } from "./profile.js";
 import { median, round1 } from "./stats.js";
@@ -217,13 +217,13 @@ async function measuredChild(o: ResourceOptions, link: LinkMode, group: number):
   }
 }
 
-async function scrape(port: number): Promise<{ polls: Map<string, number>; pollSeconds: Map<string, number> }> {
+async function scrape(port: number): Promise<{ polls: Map<string, number> }> {
   const r = await fetch(`http://127.0.0.1:${port}/metrics`);
   const text = await r.text();
-  return { polls: parsePollCounters(text), pollSeconds: parseSeries(text, "daly_bms_poll_duration_seconds_sum") };
+  return { polls: parsePollCounters(text) };
 }
 
-async function instrumentedChild(o: ResourceOptions): Promise<{ profile: CpuProfile | undefined; linkUpFraction: number | undefined; windowFromMs: number; windowToMs: number; messages: MessageFigures }> {
+async function instrumentedChild(o: ResourceOptions): Promise<{ profile: CpuProfile | undefined; windowFromMs: number; windowToMs: number; messages: MessageFigures }> {
   const dir = runDir("prof");
   const file = scenario(o, 11, dir);
   const profDir = join(dir, "prof");
@@ -238,7 +238,7 @@ async function instrumentedChild(o: ResourceOptions): Promise<{ profile: CpuProf
   );
   let from = 0;
   let to = 0;
-  const empty = { polls: new Map<string, number>(), pollSeconds: new Map<string, number>() };
+  const empty = { polls: new Map<string, number>() };
   let before = empty;
   let after = empty;
   try {
@@ -256,7 +256,6 @@ async function instrumentedChild(o: ResourceOptions): Promise<{ profile: CpuProf
   }
   const delta = counterDelta(before.polls, after.polls);
   const polls = [...delta.values()].reduce((a, b) => a + b, 0);
-  const pollSeconds = [...counterDelta(before.pollSeconds, after.pollSeconds).values()].reduce((a, b) => a + b, 0);
   const startup = tally(watch.messages, DEFAULT_SCHEME, Number.NEGATIVE_INFINITY, from);
   const win = tally(watch.messages, DEFAULT_SCHEME, from, to);
   const perPoll = (t: Tally): Record<TopicKind, number> => Object.fromEntries(TOPIC_KINDS.map((k) => [k, polls > 0 ? Math.round((t[k].count / polls) * 1000) / 1000 : Number.NaN])) as Record<TopicKind, number>;
@@ -280,7 +279,6 @@ async function instrumentedChild(o: ResourceOptions): Promise<{ profile: CpuProf
   }
   return {
     profile,
-    linkUpFraction: to > from ? Math.min(1, pollSeconds / ((to - from) / 1000)) : undefined,
     windowFromMs: from - child.spawnedAtMs,
     windowToMs: to - child.spawnedAtMs,
     messages: {

@@ -16,7 +16,8 @@ interface SocketEvents {
   error: [error: Error];
 }
 
-function errnoError(code: string, text: string): Error {
+/** An Error shaped like the native socket's (`code` set), e.g. ENODEV, EPERM, ENETDOWN. */
+export function errnoError(code: string, text: string): Error {
   return Object.assign(new Error(`${code}, ${text}`), { code });
 }
 

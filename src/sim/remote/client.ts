@@ -6,6 +6,7 @@
 import { EventEmitter } from "node:events";
 import { connect, type Socket } from "node:net";
 import type { HciSocketLike } from "../../ble/noble-loader.js";
+import { errnoError } from "../hci/socket.js";
 import { encodeFrame, type Frame, FrameReader, MSG } from "./wire.js";
 
 interface SocketEvents {
@@ -19,9 +20,6 @@ interface Channel {
   readonly powered: boolean;
 }
 
-function errnoError(code: string, text: string): Error {
-  return Object.assign(new Error(`${code}, ${text}`), { code });
-}
 
 class RemoteHciSocket extends EventEmitter<SocketEvents> implements HciSocketLike {
   private closed = false;
