@@ -85,19 +85,19 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
   log.info({ version: VERSION, config: redactedConfig(config) }, "daly-bms-bridge starting");
   const sink = sinkFor(config, targets, log);
   const bridge = new Bridge({ targets, transport: radio.transport, sink, log, supervisor: supervisorOptions(config, env) });
-  const health = new HealthFile(env.DALY_HEALTH_FILE || join(tmpdir(), "daly-bms-bridge.health"), () => sink.mqttState());
+  // the longest one poll attempt may take: scan, connect (twice, a cancelled connect rests the
+  // adapter), every request with its retries; times the BMS that may be ahead of it in the queue,
+  // plus one more as slack
+  const pollMs = 2 * (config.ble.scanTimeout + config.ble.connectTimeout) * 1000 + 10 * config.ble.requestTimeout * 1000 * (config.ble.requestRetries + 1);
+  const health = new HealthFile(env.DALY_HEALTH_FILE || join(tmpdir(), "daly-bms-bridge.health"), () => sink.mqttState(), pollMs * (bridge.supervisors.length + 1));
   for (const s of bridge.supervisors) {
-    health.set(s.target.address, "unknown");
-    s.on("snapshot", () => health.set(s.target.address, "online"));
-    s.on("sleeping", () => health.set(s.target.address, "sleeping"));
-    s.on("failure", () => health.set(s.target.address, s.isOnline ? "online" : "offline"));
+    const a = s.target.address;
+    health.add(a);
+    s.on("snapshot", () => health.set(a, "online"));
+    s.on("sleeping", () => health.set(a, "sleeping"));
+    s.on("failure", () => health.set(a, s.isOnline ? "online" : "offline"));
+    s.on("scheduled", (at) => health.scheduled(a, at));
   }
-  // heartbeat: an idle bridge (long backoff) stays healthy; a poll stuck past every timeout does not
-  const stuckAfterMs = 2 * (config.ble.scanTimeout + config.ble.connectTimeout) * 1000 + 10 * config.ble.requestTimeout * 1000 * (config.ble.requestRetries + 1);
-  const heartbeat = setInterval(() => {
-    if (!bridge.supervisors.some((s) => s.pollStartedAt !== undefined && Date.now() - s.pollStartedAt > stuckAfterMs)) health.write();
-  }, 30_000);
-  heartbeat.unref();
   health.write();
   let metrics: BridgeMetrics | undefined;
   if (config.metrics.port > 0) {
@@ -121,7 +121,6 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
     sink,
     stop: () =>
       (stopping ??= bridge.stop().then(async () => {
-        clearInterval(heartbeat);
         await metrics?.close();
         radio.sim?.controller.stop();
         log.info("stopped");

@@ -46,6 +46,8 @@ export interface SupervisorEvents {
   failure: [error: Error, consecutive: number];
   /** Fires on a change only: true after a successful poll, false after offlineAfter failures. */
   availability: [online: boolean];
+  /** After every poll attempt, whatever its outcome: when the next one starts (epoch ms). */
+  scheduled: [nextPollAt: number];
   /** A sample the plausibility gate dropped. */
   rejected: [rule: GateRule, total: number];
   /** The module answers the link but the BMS does not (asleep): entities keep their last values. */
@@ -99,6 +101,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const delay = nextDelayMs(this.failures, { intervalMs: this.target.pollIntervalMs, offlineAfter: this.opts.offlineAfter, maxMs: this.opts.maxBackoffMs });
       const now = performance.now();
       due = this.failures === 0 ? Math.max(due + delay, now) : now + delay; // never catch up in a burst
+      this.emit("scheduled", Date.now() + (due - now));
       await sleep(due - now, undefined, { signal }).catch(() => undefined);
     }
     this.energy.flush();

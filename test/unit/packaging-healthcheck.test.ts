@@ -1,7 +1,8 @@
 /**
  * docker/healthcheck.mjs, run as Docker runs it (a child process, exit status = health), against
  * health files written to a temp dir. The bridge's side of the contract: it rewrites
- * $DALY_HEALTH_FILE after every poll cycle with {"ok": boolean, "updated": epoch ms, ...}.
+ * $DALY_HEALTH_FILE after every poll attempt with {"ok", "updated", "mqtt", "bms": {MAC: {state, due}}}.
+ * test/integration/health-file.test.ts checks the bridge's side with a real bridge process.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -37,38 +38,50 @@ function check(content: unknown, env: Record<string, string> = {}, args: string[
 }
 
 const ago = (seconds: number): number => Date.now() - seconds * 1000;
+const inS = (seconds: number): number => Date.now() + seconds * 1000;
+/** A health file as the bridge writes it: one BMS whose next poll must end by `due`. */
+const file = (over: Record<string, unknown> = {}, due = inS(30)): Record<string, unknown> => ({
+  ok: true,
+  updated: ago(1),
+  mqtt: "connected",
+  bms: { "C0:D6:3C:57:2A:01": { state: "online", due } },
+  ...over,
+});
 
-test("fresh file with ok:true is healthy (exit 0)", () => {
-  const r = check({ ok: true, updated: ago(1), bms: { daly_bms_c0d63c572a01: { online: true } } });
+test("ok:true and every BMS within its due time is healthy (exit 0)", () => {
+  const r = check(file());
   assert.equal(r.status, 0, r.out);
-  assert.match(r.out, /^healthy/);
+  assert.match(r.out, /^healthy: 1 BMS polled on schedule/);
 });
 
-test("stale file is unhealthy: older than the default 300 s", () => {
-  assert.equal(check({ ok: true, updated: ago(299) }).status, 0);
-  const r = check({ ok: true, updated: ago(301) });
+test("a BMS whose poll is overdue is unhealthy, naming the BMS: the poll loop stopped", () => {
+  const r = check(file({ bms: { "C0:D6:3C:57:2A:01": { state: "online", due: inS(60) }, "C0:D6:3C:57:2A:02": { state: "offline", due: ago(5) } } }));
   assert.equal(r.status, 1);
-  assert.match(r.out, /max 300 s/);
+  assert.match(r.out, /BMS C0:D6:3C:57:2A:02: its poll was due 5 s ago/);
 });
 
-test("DALY_HEALTH_MAX_AGE sets the staleness limit in seconds", () => {
-  assert.equal(check({ ok: true, updated: ago(100) }, { DALY_HEALTH_MAX_AGE: "60" }).status, 1);
-  assert.equal(check({ ok: true, updated: ago(100) }, { DALY_HEALTH_MAX_AGE: "200" }).status, 0);
-  assert.equal(check({ ok: true, updated: ago(100) }, { DALY_HEALTH_MAX_AGE: "" }).status, 0, "empty = default 300");
+test("an old file is healthy while every due time is ahead (long poll interval or backoff)", () => {
+  assert.equal(check(file({ updated: ago(3600) }, inS(600))).status, 0);
+});
+
+test("DALY_HEALTH_MAX_AGE, when set, also bounds the file's age", () => {
+  assert.equal(check(file({ updated: ago(100) }), { DALY_HEALTH_MAX_AGE: "60" }).status, 1);
+  assert.equal(check(file({ updated: ago(100) }), { DALY_HEALTH_MAX_AGE: "200" }).status, 0);
+  assert.equal(check(file({ updated: ago(100) }), { DALY_HEALTH_MAX_AGE: "" }).status, 0, "empty = unset");
 });
 
 test("an invalid DALY_HEALTH_MAX_AGE is reported, not silently defaulted", () => {
   for (const bad of ["abc", "0", "-5"]) {
-    const r = check({ ok: true, updated: ago(1) }, { DALY_HEALTH_MAX_AGE: bad });
+    const r = check(file(), { DALY_HEALTH_MAX_AGE: bad });
     assert.equal(r.status, 1, bad);
     assert.match(r.out, /DALY_HEALTH_MAX_AGE/);
   }
 });
 
-test("ok:false is unhealthy even when fresh, and the bridge's reason is shown", () => {
-  const r = check({ ok: false, updated: ago(1), reason: "mqtt disconnected" });
+test("ok:false is unhealthy even when on schedule, and the bridge's reason is shown", () => {
+  const r = check(file({ ok: false, mqtt: "disconnected", reason: "broker unreachable" }));
   assert.equal(r.status, 1);
-  assert.match(r.out, /ok=false: mqtt disconnected/);
+  assert.match(r.out, /ok=false: broker unreachable \(mqtt disconnected\)/);
 });
 
 test("missing file is unhealthy", () => {
@@ -77,34 +90,38 @@ test("missing file is unhealthy", () => {
   assert.match(r.out, /cannot read/);
 });
 
-test("malformed files are unhealthy: not JSON, not an object, no/odd updated, ok not exactly true", () => {
+test("malformed files are unhealthy: not JSON, not an object, no/odd updated, ok not exactly true, no schedule", () => {
   const cases: unknown[] = [
     "{not json",
     "",
     "[]",
     "null",
     { ok: true },
-    { ok: true, updated: String(Date.now()) },
-    { ok: true, updated: null },
-    { updated: ago(1) },
-    { ok: "true", updated: ago(1) },
-    { ok: 1, updated: ago(1) },
+    file({ updated: String(Date.now()) }),
+    file({ updated: null }),
+    file({ ok: undefined }),
+    file({ ok: "true" }),
+    file({ ok: 1 }),
+    file({ bms: {} }),
+    file({ bms: { "C0:D6:3C:57:2A:01": "online" } }),
+    file({ bms: { "C0:D6:3C:57:2A:01": { state: "online" } } }),
   ];
   for (const c of cases) assert.equal(check(c).status, 1, JSON.stringify(c));
 });
 
 test("an updated time far in the future is unhealthy; small clock skew is tolerated", () => {
-  assert.equal(check({ ok: true, updated: Date.now() + 10 * 60_000 }).status, 1);
-  assert.equal(check({ ok: true, updated: Date.now() + 5_000 }).status, 0);
+  assert.equal(check(file({ updated: Date.now() + 10 * 60_000 })).status, 1);
+  assert.equal(check(file({ updated: Date.now() + 5_000 })).status, 0);
 });
 
 test("a path argument overrides DALY_HEALTH_FILE", () => {
   const good = join(dir, "arg.json");
-  writeFileSync(good, JSON.stringify({ ok: true, updated: ago(1) }));
+  writeFileSync(good, JSON.stringify(file()));
   assert.equal(check(undefined, {}, [good]).status, 0, "the env file does not exist, the argument does");
 });
 
 test("the default health file path is the one the image, compose file and bridge agree on", () => {
   assert.ok(readFileSync(SCRIPT, "utf8").includes(`"${DEFAULT_FILE}"`));
   assert.ok(readFileSync(join(ROOT, "docker", "docker-compose.yml"), "utf8").includes(`DALY_HEALTH_FILE: ${DEFAULT_FILE}`));
+  assert.ok(readFileSync(join(ROOT, "src", "commands", "run.ts"), "utf8").includes(`"daly-bms-bridge.health"`));
 });
