@@ -5,7 +5,7 @@
 //   - native build intermediates (object files, makefiles) next to the compiled .node files;
 //   - prebuilt binaries for other platforms and architectures (serialport, usb ship all of them)
 //     and bundled C sources (libusb);
-//   - documentation, tests, examples, TypeScript sources and source maps of dependencies.
+//   - Markdown, TypeScript sources and source maps of dependencies.
 // Licence files are kept. Prints the size before and after.
 // Usage: node docker/prune-modules.mjs <node_modules dir>
 import { readdirSync, rmSync, statSync } from "node:fs";
@@ -19,7 +19,8 @@ if (!root) {
 /** Whole packages needed only to compile native addons or to type-check. */
 const BUILD_ONLY = new Set(["node-gyp", "@npmcli", "nan", "node-addon-api", "@types", "@mapbox", "node-gyp-build-optional-packages"]);
 /** Folders inside a package that no runtime code loads. */
-const DEAD_DIRS = new Set(["test", "tests", "__tests__", "example", "examples", "docs", "doc", ".github", "benchmark", "benchmarks", "libusb", "obj.target", ".deps"]);
+// (not "doc"/"docs": yaml keeps runtime code in dist/doc — verify-native.cjs loads every dependency)
+const DEAD_DIRS = new Set(["__tests__", ".github", "libusb", "obj.target", ".deps"]);
 const DEAD_FILE = /(\.md|\.markdown|\.map|\.ts|\.mts|\.cts|\.gyp|\.gypi|\.mk|Makefile|\.o|\.cc|\.cpp|\.h|\.hpp|\.c)$/;
 const KEEP_FILE = /^(license|licence|notice|copying)/i;
 const platformTag = `${process.platform}-${process.arch}`;

@@ -74,6 +74,17 @@ check("dbus-next (BlueZ transport)", () => {
   return "";
 });
 
+// Every runtime dependency loads after pruning (docker/prune-modules.mjs removes files nothing
+// should load: this proves it). noble itself is left out: requiring it opens an HCI socket.
+const pkg = requireFromApp("./package.json");
+for (const dep of Object.keys(pkg.dependencies || {})) {
+  if (dep === "@abandonware/noble") continue;
+  check(`dependency ${dep} loads`, () => {
+    requireFromApp(dep);
+    return "";
+  });
+}
+
 for (const line of report) console.log(line);
 if (problems.length > 0) {
   for (const line of problems) console.error(line);

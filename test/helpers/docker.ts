@@ -19,7 +19,9 @@ export interface Result {
   stderr: string;
 }
 
-const BUILD_ENV = { ...process.env, DOCKER_BUILDKIT: "1", COMPOSE_DOCKER_CLI_BUILD: "1" };
+// docker-compose 1.29 builds through the `docker` found on PATH: Debian's CLI first (a newer CLI
+// elsewhere on PATH may refuse to build without the buildx plugin)
+const BUILD_ENV = { ...process.env, DOCKER_BUILDKIT: "1", COMPOSE_DOCKER_CLI_BUILD: "1", PATH: `/usr/bin:${process.env.PATH ?? ""}` };
 
 export function docker(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Result {
   const r: SpawnSyncReturns<string> = spawnSync(DOCKER_BIN, args, { encoding: "utf8", timeout: opts.timeoutMs ?? 120_000, env: opts.env ?? BUILD_ENV, cwd: opts.cwd ?? ROOT, maxBuffer: 64 * 1024 * 1024 });
