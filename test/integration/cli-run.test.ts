@@ -81,10 +81,11 @@ describe("daly-bms-bridge run (process)", () => {
     const p = spawn(process.execPath, [CLI, ...FAST_FLAGS, "--sim-scenario", file, "--mqtt-url", broker.url], { env: { ...ENV, DALY_HEALTH_FILE: healthFile }, stdio: "ignore" });
     try {
       await w.waitFor(w.topic(`daly_bms/${ID_A}/availability`, "online"), "online");
-      const health = JSON.parse(readFileSync(healthFile, "utf8")) as { ok: boolean; mqtt: string; bms: Record<string, string>; updated: number };
+      const health = JSON.parse(readFileSync(healthFile, "utf8")) as { ok: boolean; mqtt: string; bms: Record<string, { state: string; due: number }>; updated: number };
       assert.equal(health.ok, true);
       assert.equal(health.mqtt, "connected");
-      assert.equal(health.bms[A], "online");
+      assert.equal(health.bms[A]?.state, "online");
+      assert.ok((health.bms[A]?.due ?? 0) > Date.now(), "the next poll is due in the future");
       assert.ok(Date.now() - health.updated < 10_000);
       const t0 = w.messages.length;
       const exited = new Promise<number | null>((r) => p.once("exit", (code) => r(code)));
