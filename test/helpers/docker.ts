@@ -11,7 +11,7 @@ import { ROOT } from "./paths.js";
 export const DOCKER_BIN = existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker";
 export const COMPOSE_BIN = existsSync("/usr/bin/docker-compose") ? "/usr/bin/docker-compose" : "docker-compose";
 /** The image the tests build from the working tree (the README's docker build command). */
-export const IMAGE = "daly-bms-bridge:test";
+export const IMAGE = "daly-bms-bridge:local";
 
 export interface Result {
   status: number | null;
