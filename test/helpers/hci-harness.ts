@@ -11,7 +11,7 @@ import {
   type LoadNobleOptions,
   type NobleLike,
   type PeripheralLike,
-} from "../../src/ble/noble-loader.js";
+} from "../../src/transport/noble/noble-loader.js";
 import {
   createVirtualHci,
   type ControllerEvents,

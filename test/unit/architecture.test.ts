@@ -60,6 +60,6 @@ test("import rules between layers hold", () => {
 
 test("only the loader loads noble, so importing the project never touches Bluetooth", () => {
   const loaders = files(SRC).filter((f) => imports(f).some((s) => s.startsWith("@abandonware/noble")) || /require\(["']@abandonware\/noble/.test(readFileSync(f, "utf8")));
-  assert.deepEqual(loaders.map((f) => relative(ROOT, f)), ["src/ble/noble-loader.ts"]);
-  assert.match(readFileSync(join(SRC, "ble", "noble-loader.ts"), "utf8"), /@abandonware\/noble\/with-bindings/);
+  assert.deepEqual(loaders.map((f) => relative(ROOT, f)), ["src/transport/noble/noble-loader.ts"]);
+  assert.match(readFileSync(join(SRC, "transport", "noble", "noble-loader.ts"), "utf8"), /@abandonware\/noble\/with-bindings/);
 });
