@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { test } from "node:test";
-import { loadNoble, shutdown, type NobleLike } from "../../src/transport/noble/noble-loader.js";
+import { loadNoble, shutdown } from "../../src/transport/noble/noble-loader.js";
+import type { NobleLike } from "../../src/transport/noble/noble-types.js";
 import { OP } from "../../src/sim/hci/h4.js";
 import { createVirtualHci } from "../../src/sim/hci/index.js";
 import {

@@ -3,7 +3,7 @@
  * Every BLE step goes through `step()`: bounded by a timeout, raced against the peripheral's
  * disconnect, and with every listener it added removed when it settles.
  */
-import type { PeripheralLike } from "./noble-loader.js";
+import type { PeripheralLike } from "./noble-types.js";
 import { linkLost, timeoutError } from "../errors.js";
 
 export function step<T>(p: PeripheralLike | undefined, name: string, ms: number, run: (done: (err: Error | null, value?: T) => void) => void): Promise<T> {

@@ -1,6 +1,6 @@
 /** One open GATT link to a Daly module through noble: the BleLink the poller uses. */
 import type { BleLink } from "../link.js";
-import type { CharacteristicLike, PeripheralLike } from "./noble-loader.js";
+import type { CharacteristicLike, PeripheralLike } from "./noble-types.js";
 import { linkLost } from "../errors.js";
 import { LinkEvents } from "../link-events.js";
 import { releasePeripheral, step } from "./guard.js";

@@ -8,7 +8,8 @@
  */
 import { GATT_LAYOUTS } from "../../daly/constants.js";
 import type { Advert, BleLink, BleTransport, LinkTarget } from "../link.js";
-import { loadNoble, shutdown, type CharacteristicLike, type HciSocketLike, type NobleLike, type PeripheralLike } from "./noble-loader.js";
+import { loadNoble, shutdown } from "./noble-loader.js";
+import type { CharacteristicLike, HciSocketLike, NobleLike, PeripheralLike } from "./noble-types.js";
 import { notFound, TransportError } from "../errors.js";
 import { releasePeripheral, step } from "./guard.js";
 import { NobleLink } from "./noble-link.js";
