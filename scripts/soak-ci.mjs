@@ -5,11 +5,11 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 
-const entry = "dist/soak/main.js";
-if (!existsSync(entry)) {
-  const b = spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { stdio: "inherit" });
-  if (b.status !== 0) process.exit(2);
-}
+// the soak is development tooling (tools/soak), built by tools/tsconfig.json to build-tools/;
+// built here every time, since `npm run build` builds only the product
+const entry = "build-tools/tools/soak/main.js";
+const b = spawnSync("npx", ["tsc", "-p", "tools/tsconfig.json"], { stdio: "inherit" });
+if (b.status !== 0 || !existsSync(entry)) process.exit(2);
 const seed = process.env.SOAK_SEED ?? String(Math.floor(Math.random() * 1_000_000));
 // the node flags of daly-bms-bridge (its shebang), so memory behaves as in the shipped bridge
 const args = ["--no-opt", "--no-maglev", "--max-semi-space-size=1", "--expose-gc", entry, "--minutes", "1", "--bms", "3", "--fault-rate", "0.05", "--seed", seed, "--json"];

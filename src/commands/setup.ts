@@ -7,9 +7,9 @@ import { join } from "node:path";
 import type { Config } from "../config/schema.js";
 import { loadConfig, type LoadResult } from "../config/load.js";
 import type { FlagSpec } from "../config/flags.js";
-import { NobleTransport } from "../ble/noble-transport.js";
-import { SerialTransport, serialProfile } from "../serial/serial-transport.js";
-import type { BleTransport } from "../ble/link.js";
+import { NobleTransport } from "../transport/noble/noble-transport.js";
+import { SerialTransport, serialProfile } from "../transport/serial/serial-transport.js";
+import type { BleTransport } from "../transport/link.js";
 import { maxBackoffMs } from "../runtime/backoff.js";
 import type { SimRadio } from "../sim/radio.js";
 import type { Scenario } from "../sim/scenario.js";
@@ -65,7 +65,7 @@ export async function transportFor(config: Config, opts: { simulateWhenNoBms: bo
   if (config.transport === "bluez") {
     // BlueZ owns the adapter (HA OS, desktops): no raw socket, no capabilities, shares with HA
     // dbus-next and serialport are loaded only by the transport that uses them
-    const { BluezTransport } = await import("../bluez/transport.js");
+    const { BluezTransport } = await import("../transport/bluez/transport.js");
     return { transport: new BluezTransport({ ...timing, adapter: `hci${config.ble.hciDeviceId}` }) };
   }
   if (config.transport === "serial") {

@@ -8,7 +8,7 @@
  * the Home Assistant device), `address` and `name` (empty when the BMS has no name).
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { TransportError } from "../ble/errors.js";
+import type { TransportError } from "../transport/errors.js";
 import type { Snapshot } from "../bms/snapshot.js";
 import { bmsIdFromMac } from "../ha/topics.js";
 

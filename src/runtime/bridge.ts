@@ -3,7 +3,7 @@
  * sink (MQTT/HA or stdout), logs once per state change, and a bounded graceful stop.
  */
 import type { Logger } from "pino";
-import type { BleTransport } from "../ble/link.js";
+import type { BleTransport } from "../transport/link.js";
 import { AdapterQueue } from "./adapter-queue.js";
 import type { Sink } from "./sink.js";
 import { type BmsTarget, Supervisor, type SupervisorOptions } from "./supervisor.js";

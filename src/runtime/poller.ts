@@ -28,8 +28,8 @@ import type { RawFrame } from "../daly/frame.js";
 import { answers, classifyProbe, type DeviceProfile, frameKey, MOS_BLOCK_MISSES, pollPlan, probePlan, type Step, usableAnswer } from "../daly/plan.js";
 import { snapshotFromDaly } from "../bms/from-daly.js";
 import type { Snapshot } from "../bms/snapshot.js";
-import type { BleLink } from "../ble/link.js";
-import { linkLost, TransportError } from "../ble/errors.js";
+import type { BleLink } from "../transport/link.js";
+import { linkLost, TransportError } from "../transport/errors.js";
 
 export interface PollOptions {
   requestTimeoutMs: number;

@@ -6,14 +6,14 @@
  */
 import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { BleLink, BleTransport } from "../ble/link.js";
+import type { BleLink, BleTransport } from "../transport/link.js";
 import type { DeviceProfile } from "../daly/plan.js";
 import type { Snapshot } from "../bms/snapshot.js";
 import { applyCurrentSign } from "../bms/invert.js";
 import type { AdapterQueue } from "./adapter-queue.js";
 import { nextDelayMs } from "./backoff.js";
 import { pollOnce, type PollStats } from "./poller.js";
-import { TransportError } from "../ble/errors.js";
+import { TransportError } from "../transport/errors.js";
 import { PlausibilityGate, type GateRule } from "../bms/gate.js";
 import { EnergyCounter } from "../bms/energy.js";
 import { round } from "../daly/scales.js";

@@ -3,7 +3,7 @@
  * controller, answering through the Daly responder. Only the radio is replaced: the bridge talks
  * to it through noble's real HCI/GAP/ATT code and our real NobleTransport.
  */
-import { NobleTransport, type NobleTransportOptions } from "../ble/noble-transport.js";
+import { NobleTransport, type NobleTransportOptions } from "../transport/noble/noble-transport.js";
 import { batteryAt } from "./battery.js";
 import { createVirtualHci, type SimPeripheralSpec, type VirtualController } from "./hci/index.js";
 import { createResponder } from "./responder.js";

@@ -1,11 +1,11 @@
 /**
- * A real MQTT broker for integration tests: Mosquitto (src/util/mosquitto.ts) on a free loopback
+ * A real MQTT broker for integration tests: Mosquitto (tools/mosquitto.ts) on a free loopback
  * port, started and stopped by the test itself. Where the binary is missing (a fresh laptop) it
  * falls back to an in-process Aedes broker and says so; CI installs Mosquitto (.ci/run), and with
  * CI=true a missing Mosquitto is an error, never a silent fallback.
  */
 import { createServer, type Server } from "node:net";
-import { findMosquitto, freePort, startMosquitto } from "../../src/util/mosquitto.js";
+import { findMosquitto, freePort, startMosquitto } from "../../tools/mosquitto.js";
 
 export { freePort };
 

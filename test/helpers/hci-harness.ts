@@ -3,15 +3,8 @@
  * small promise helpers. Every wait is bounded and event-driven; "does not happen" checks use a
  * bounded wait that must run out (the only way to observe an absence).
  */
-import {
-  loadNoble,
-  shutdown,
-  type AdapterState,
-  type CharacteristicLike,
-  type LoadNobleOptions,
-  type NobleLike,
-  type PeripheralLike,
-} from "../../src/ble/noble-loader.js";
+import { loadNoble, shutdown, type LoadNobleOptions } from "../../src/transport/noble/noble-loader.js";
+import type { AdapterState, CharacteristicLike, NobleLike, PeripheralLike } from "../../src/transport/noble/noble-types.js";
 import {
   createVirtualHci,
   type ControllerEvents,

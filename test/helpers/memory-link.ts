@@ -1,5 +1,5 @@
 /** An in-memory BleLink wired to the simulator's responder, for poller unit tests (no radio). */
-import type { BleLink } from "../../src/ble/link.js";
+import type { BleLink } from "../../src/transport/link.js";
 
 export interface MemoryLinkOptions {
   /** Split each reply into chunks of this size (BLE MTU − 3). */

@@ -1,4 +1,4 @@
-/** The bench's capacity arithmetic and timeline analysis (src/bench/capacity.ts). No timing targets here. */
+/** The bench's capacity arithmetic and timeline analysis (tools/bench/capacity.ts). No timing targets here. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -12,7 +12,7 @@ import {
   overloadExtra,
   perAdapter,
   predictedPeriods,
-} from "../../src/bench/capacity.js";
+} from "../../tools/bench/capacity.js";
 
 const CYCLES = { a5: 1200, d2: 750, p81: 750 };
 const MIX = ["a5", "d2", "p81"];

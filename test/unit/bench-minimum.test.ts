@@ -1,4 +1,4 @@
-/** The bench's pure model of the simulated physical minimum (src/bench/minimum.ts). No timing targets here. */
+/** The bench's pure model of the simulated physical minimum (tools/bench/minimum.ts). No timing targets here. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -12,8 +12,8 @@ import {
   replyEvents,
   replyFrames,
   type TimingModel,
-} from "../../src/bench/minimum.js";
-import { median, percentile } from "../../src/bench/stats.js";
+} from "../../tools/bench/minimum.js";
+import { median, percentile } from "../../tools/bench/stats.js";
 
 const T: TimingModel = { connectionIntervalMs: 30, replyDelayMs: 40, advertisingIntervalMs: 100, pdusPerEvent: Number.POSITIVE_INFINITY };
 

@@ -1,11 +1,11 @@
 /** The bench's pure readers: /proc parsing, MQTT topic accounting, CPU profile attribution, targets, arguments. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cpuPercent, parseProcStat, statusKb } from "../../src/bench/proc.js";
-import { classifyTopic, counterDelta, DEFAULT_SCHEME, parsePollCounters, parseSeries, statesPerBms, tally } from "../../src/bench/messages.js";
-import { breakdown, categorize, packageOf, type CpuProfile } from "../../src/bench/profile.js";
-import { judge, targetLine } from "../../src/bench/targets.js";
-import { FULL, parseArgs, QUICK, selectSections } from "../../src/bench/args.js";
+import { cpuPercent, parseProcStat, statusKb } from "../../tools/bench/proc.js";
+import { classifyTopic, counterDelta, DEFAULT_SCHEME, parsePollCounters, parseSeries, statesPerBms, tally } from "../../tools/bench/messages.js";
+import { breakdown, categorize, packageOf, type CpuProfile } from "../../tools/bench/profile.js";
+import { judge, targetLine } from "../../tools/bench/targets.js";
+import { FULL, parseArgs, QUICK, selectSections } from "../../tools/bench/args.js";
 
 test("/proc/<pid>/stat: fields counted after the last parenthesis", () => {
   const line = "4242 (node (weird) name) S 1 4242 4242 0 -1 4194560 2945 0 0 0 157 20 0 0 20 0 11 0 123456 1099511627776 19000 18446744073709551615 1 1 0 0 0 0 0 16781312 17922 0 0 0 17 1 0 0 0 0 0";

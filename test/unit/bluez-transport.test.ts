@@ -6,9 +6,9 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { BluezTransport } from "../../src/bluez/transport.js";
-import { TransportError } from "../../src/ble/errors.js";
-import type { BleLink } from "../../src/ble/link.js";
+import { BluezTransport } from "../../src/transport/bluez/transport.js";
+import { TransportError } from "../../src/transport/errors.js";
+import type { BleLink } from "../../src/transport/link.js";
 import { pollOnce } from "../../src/runtime/poller.js";
 import type { DeviceProfile } from "../../src/daly/plan.js";
 import { parseScenario, type Scenario } from "../../src/sim/scenario.js";

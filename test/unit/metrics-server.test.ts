@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
-import { TransportError } from "../../src/ble/errors.js";
+import { TransportError } from "../../src/transport/errors.js";
 import type { Snapshot } from "../../src/bms/snapshot.js";
 import type { SupervisorEvents } from "../../src/runtime/supervisor.js";
 import { attachMetrics } from "../../src/metrics/attach.js";

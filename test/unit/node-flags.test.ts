@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, ROOT } from "../helpers/paths.js";
-import { bridgeNodeFlags, shebangFlags } from "../../src/bench/child.js";
+import { bridgeNodeFlags, shebangFlags } from "../../tools/bench/child.js";
 
 const EXPECTED = ["--no-opt", "--no-maglev", "--max-semi-space-size=1"];
 
@@ -23,7 +23,7 @@ test("dist/cli.js, npm start and the benchmarks run node with the same flags", (
   const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
   assert.match(pkg.scripts.start ?? "", new RegExp(`node ${EXPECTED.join(" ")} dist/cli\\.js run`));
   // the soak runs the bridge in-process: same V8 settings, so its memory figures are the bridge's
-  assert.match(pkg.scripts.soak ?? "", new RegExp(`node ${EXPECTED.join(" ")} --expose-gc dist/soak/main\\.js`));
+  assert.match(pkg.scripts.soak ?? "", new RegExp(`node ${EXPECTED.join(" ")} --expose-gc build-tools/tools/soak/main\\.js`));
   assert.match(readFileSync(join(ROOT, "scripts", "soak-ci.mjs"), "utf8"), new RegExp(`\\[${EXPECTED.map((f) => `"${f}"`).join(", ")}, "--expose-gc"`));
 });
 

@@ -7,9 +7,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { pollOnce } from "../../src/runtime/poller.js";
 import type { Snapshot } from "../../src/bms/snapshot.js";
-import { TransportError } from "../../src/ble/errors.js";
+import { TransportError } from "../../src/transport/errors.js";
 import { parseScenario, type ScenarioBms } from "../../src/sim/scenario.js";
-import { SerialTransport, serialProfile } from "../../src/serial/serial-transport.js";
+import { SerialTransport, serialProfile } from "../../src/transport/serial/serial-transport.js";
 import { spyPortWrites, startPtyBms, type PtyBms, type PtyBmsOptions } from "../helpers/serial-pty.js";
 import { assertScenarioValues } from "../helpers/expect-scenario.js";
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { addressToBytes, OP } from "../../src/sim/hci/h4.js";
 import { createVirtualHci, type VirtualHciSocket } from "../../src/sim/hci/index.js";
-import { loadNoble, shutdown } from "../../src/ble/noble-loader.js";
+import { loadNoble, shutdown } from "../../src/transport/noble/noble-loader.js";
 import { ADDR, spec, waitState, within } from "../helpers/hci-harness.js";
 
 /** Raw HCI host: writes commands, waits for the first event matching a predicate. */

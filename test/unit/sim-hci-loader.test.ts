@@ -1,12 +1,13 @@
 /**
- * src/ble/noble-loader.ts: the real-adapter error path on this Bluetooth-less host, one
+ * src/transport/noble/noble-loader.ts: the real-adapter error path on this Bluetooth-less host, one
  * independent noble per loadNoble() call, shutdown() hygiene, adapter selection and user channel.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { test } from "node:test";
-import { loadNoble, shutdown, type NobleLike } from "../../src/ble/noble-loader.js";
+import { loadNoble, shutdown } from "../../src/transport/noble/noble-loader.js";
+import type { NobleLike } from "../../src/transport/noble/noble-types.js";
 import { OP } from "../../src/sim/hci/h4.js";
 import { createVirtualHci } from "../../src/sim/hci/index.js";
 import {
@@ -75,7 +76,7 @@ test("shutdown removes noble's SIGINT/exit handlers and every open link", async 
 
 test("a process that used noble exits on its own right after shutdown (poll timer cleared)", async () => {
   // noble's hci.js re-arms a ref'd 1 s isDevUp poll forever; a child process shows whether anything is left
-  const loader = new URL("../../src/ble/noble-loader.js", import.meta.url).href;
+  const loader = new URL("../../src/transport/noble/noble-loader.js", import.meta.url).href;
   const sim = new URL("../../src/sim/hci/index.js", import.meta.url).href;
   const script = `
     const { loadNoble, shutdown } = await import(${JSON.stringify(loader)});

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { loadNoble, shutdown } from "../../src/ble/noble-loader.js";
+import { loadNoble, shutdown } from "../../src/transport/noble/noble-loader.js";
 import { OP } from "../../src/sim/hci/h4.js";
 import { createVirtualHci } from "../../src/sim/hci/index.js";
 import {

@@ -3,11 +3,11 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { batteryAt } from "../../src/sim/battery.js";
 import { parseScenario, type ScenarioBms } from "../../src/sim/scenario.js";
-import { checkState, pollWindow } from "../../src/soak/truth.js";
-import { liveness, offlineAfterWindow, sleepingCauses } from "../../src/soak/availability.js";
-import { CheckerCore } from "../../src/soak/checker-core.js";
-import { RecoveryTracker } from "../../src/soak/recovery.js";
-import type { FaultLog, FaultWindow, Outage, SoakTiming } from "../../src/soak/types.js";
+import { checkState, pollWindow } from "../../tools/soak/truth.js";
+import { liveness, offlineAfterWindow, sleepingCauses } from "../../tools/soak/availability.js";
+import { CheckerCore } from "../../tools/soak/checker-core.js";
+import { RecoveryTracker } from "../../tools/soak/recovery.js";
+import type { FaultLog, FaultWindow, Outage, SoakTiming } from "../../tools/soak/types.js";
 
 const ADDR = "C0:D6:3C:57:2A:01";
 const ID = "daly_bms_c0d63c572a01";

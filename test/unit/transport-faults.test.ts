@@ -10,7 +10,7 @@ import { parseScenario } from "../../src/sim/scenario.js";
 import { pollOnce } from "../../src/runtime/poller.js";
 import type { SimFaults, SimTiming } from "../../src/sim/hci/types.js";
 import type { DeviceProfile } from "../../src/daly/plan.js";
-import type { BleLink } from "../../src/ble/link.js";
+import type { BleLink } from "../../src/transport/link.js";
 import type { Scenario, ScenarioBms } from "../../src/sim/scenario.js";
 import { createResponder } from "../../src/sim/responder.js";
 import { batteryAt } from "../../src/sim/battery.js";

@@ -19,6 +19,7 @@ import { performance } from "node:perf_hooks";
 import { AttServer, type TxWriteVerdict } from "./att-server.js";
 import { ACL_CONT, HCI_STATUS, l2capToAcl, numberOfCompletedPackets } from "./h4.js";
 import type { PeripheralSim } from "./peripheral.js";
+import type { PeripheralLink } from "./peripheral-link.js";
 import type { SimFaults } from "./types.js";
 
 const CID_ATT = 0x0004;
@@ -35,7 +36,7 @@ export interface LinkHost {
 
 type Outgoing = { kind: "pdu"; pdu: Buffer } | { kind: "notify"; value: Uint8Array };
 
-export class SimLink {
+export class SimLink implements PeripheralLink {
   readonly att: AttServer;
   private fromHost: { boundary: number; data: Buffer }[] = [];
   private outgoing: Outgoing[] = [];

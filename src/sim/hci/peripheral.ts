@@ -3,7 +3,7 @@
  * payloads, the notify function handed to the responder, counters and a seeded PRNG.
  */
 import { adStructure, addressToBytes, normalizeAddress } from "./h4.js";
-import type { SimLink } from "./link.js";
+import type { PeripheralLink } from "./peripheral-link.js";
 import type { GattLayout, PeripheralCounters, SimFaults, SimPeripheralSpec, SimTiming } from "./types.js";
 
 export const DEFAULT_TIMING: Required<SimTiming> = {
@@ -32,7 +32,7 @@ export class PeripheralSim {
     mtu: 23,
   };
   /** The live link, if connected. */
-  link: SimLink | undefined;
+  link: PeripheralLink | undefined;
   private prng: number;
   private readonly timers = new Set<NodeJS.Timeout>();
 

@@ -8,7 +8,7 @@
  * on one adapter: all of them see every event) — e.g. a watchdog's old and new noble instance.
  */
 import { EventEmitter } from "node:events";
-import type { HciSocketLike } from "../../ble/noble-loader.js";
+import type { HciSocketLike } from "../../transport/noble/noble-types.js";
 import type { VirtualController } from "./controller.js";
 
 interface SocketEvents {

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from "node:events";
 import { connect, type Socket } from "node:net";
-import type { HciSocketLike } from "../../ble/noble-loader.js";
+import type { HciSocketLike } from "../../transport/noble/noble-types.js";
 import { errnoError } from "../hci/socket.js";
 import { encodeFrame, type Frame, FrameReader, MSG } from "./wire.js";
 
