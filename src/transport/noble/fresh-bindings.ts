@@ -27,16 +27,17 @@ export function freshBindingsClass(factory: (() => HciSocketLike) | undefined): 
   const loader: unknown = Module;
   const original = isRecord(loader) ? loader["_load"] : undefined;
   if (!isRecord(loader) || !isLoadFn(original)) throw new Error("node:module has no _load (unsupported Node version)");
-  if (factory) {
-    // hci.js does `new BluetoothHciSocket()`; a constructor that returns an object yields that object
-    const VirtualSocket = function VirtualHciSocketConstructor(): HciSocketLike {
-      return factory();
-    };
-    const hookedLoad: LoadFn = function (this: unknown, request, parent, isMain) {
-      return request === SOCKET_MODULE ? VirtualSocket : original.call(this, request, parent, isMain);
-    };
-    loader["_load"] = hookedLoad;
-  }
+  // hci.js does `new BluetoothHciSocket()`; a constructor that returns an object yields that object
+  const VirtualSocket = factory
+    ? function VirtualHciSocketConstructor(): HciSocketLike {
+        return factory();
+      }
+    : undefined;
+  const hookedLoad: LoadFn = function (this: unknown, request, parent, isMain) {
+    if (request !== SOCKET_MODULE) return original.call(this, request, parent, isMain);
+    return VirtualSocket ?? guardedNativeSocket(original.call(this, request, parent, isMain));
+  };
+  loader["_load"] = hookedLoad;
   try {
     const ctor: unknown = require(BINDINGS_MODULE);
     if (!isConstructor(ctor)) throw new Error(`${BINDINGS_MODULE} did not export a constructor`);
@@ -45,4 +46,34 @@ export function freshBindingsClass(factory: (() => HciSocketLike) | undefined): 
     loader["_load"] = original;
     purge();
   }
+}
+
+/**
+ * The native socket class, wrapped so that a failed construction (no Bluetooth in this kernel or
+ * network namespace, no CAP_NET_RAW) cannot abort the process at exit: the native destructor of
+ * such an object calls uv_close on a poll handle it never initialised, and Node 24 runs that
+ * destructor during the teardown of a natural exit (uv_close assertion, exit status 134, after the
+ * bridge already printed its clear "no Bluetooth adapter" error). Once a construction has failed,
+ * the process leaves through process.exit() from its 'exit' event, which skips that teardown.
+ */
+function guardedNativeSocket(native: unknown): unknown {
+  if (typeof native !== "function") return native;
+  // hci.js constructs it without arguments
+  const Native = native as new () => unknown;
+  return function GuardedHciSocket(): unknown {
+    try {
+      return new Native();
+    } catch (e) {
+      exitWithoutTeardown();
+      throw e;
+    }
+  };
+}
+
+let exitGuarded = false;
+function exitWithoutTeardown(): void {
+  if (exitGuarded) return;
+  exitGuarded = true;
+  // inside 'exit', process.exit() goes straight to the C++ exit with the same code
+  process.once("exit", (code) => process.exit(code));
 }
