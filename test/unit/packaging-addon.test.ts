@@ -166,6 +166,13 @@ test("config.yaml: arch lists only current, non-deprecated add-on arches", () =>
   assert.deepEqual([...arch].sort(), ["aarch64", "amd64"]);
 });
 
+test("config.yaml: image names pre-built per-arch images under the repository's owner", () => {
+  // Pushed by .github/workflows/release.yml (test/unit/packaging-release.test.ts checks the names agree).
+  const image = /^ghcr\.io\/([a-z0-9-]+)\/\{arch\}-daly-bms-bridge-addon$/.exec(String(config.image));
+  assert.ok(image, `image: ${String(config.image)} is not ghcr.io/<owner>/{arch}-daly-bms-bridge-addon`);
+  assert.equal(new URL(String(config.url)).pathname.toLowerCase(), `/${image[1] as string}/daly-bms-bridge`);
+});
+
 test("config.yaml: services use service:role syntax and want (not need) MQTT", () => {
   const services = config.services as unknown[];
   assert.ok(Array.isArray(services));
@@ -188,7 +195,6 @@ test("config.yaml: Bluetooth access matches the transports offered (home-assista
   }
   assert.notEqual(config.full_access, true);
   assert.equal(config.init, false, "the image's ENTRYPOINT is tini already");
-  assert.equal(config.image, undefined, "built locally from ha-addon/Dockerfile (FROM the published image)");
 });
 
 test("schema: every type is a valid add-on schema type, nesting depth <= 2", () => {
@@ -489,7 +495,7 @@ test("ha-addon/Dockerfile names its base image explicitly, tagged with the add-o
   assert.match(from, /^ghcr\.io\/[a-z0-9-]+\/daly-bms-bridge:\$\{BUILD_VERSION\}$/);
   // The image lives where the repository does (same owner/name placeholder everywhere).
   const [, owner] = /^ghcr\.io\/([^/]+)\//.exec(from) as RegExpExecArray;
-  assert.equal(new URL(String(config.url)).pathname, `/${owner}/daly-bms-bridge`);
+  assert.equal(new URL(String(config.url)).pathname.toLowerCase(), `/${owner}/daly-bms-bridge`, "GHCR names are lower case, GitHub URLs are not");
   assert.ok(!existsSync(join(ADDON, "build.yaml")), "build.yaml is retired (home-assistant.md §3.5)");
 
   const entry = instrs.filter((i) => i.op === "ENTRYPOINT").at(-1);
