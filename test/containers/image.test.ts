@@ -146,6 +146,14 @@ test("image: discovery and states equal the scenario; healthy while polling, unh
   }
 });
 
+test("image: carries the product only (no bench, soak, tools, sources or tests) and runs Node 24", { skip }, () => {
+  const listing = dockerOk(["run", "--rm", "--network", "none", "--entrypoint", "sh", IMAGE, "-c", "cd /app && find . -path ./node_modules -prune -o -print && node --version"]);
+  const files = listing.split("\n");
+  assert.ok(files.includes("./dist/cli.js"), listing);
+  for (const f of files) assert.doesNotMatch(f, /bench|soak|mosquitto|^\.\/(src|test|tools|build-tools|scripts)(\/|$)|\.ts$/, `tooling in the image: ${f}`);
+  assert.match(files.at(-1) ?? "", /^v24\./, "Node 24 LTS");
+});
+
 test("image: with cap_add NET_ADMIN the non-root bridge gets NET_ADMIN and NET_RAW (HCI user channel)", { skip }, async () => {
   // stdout mode (no broker): only the process and its capabilities matter here
   dockerOk(["run", "-d", "--name", NAME_CAPS, "--network", "host", "--cap-add", "NET_ADMIN", "-v", `${scenarioDir}:/scenario:ro`, "-e", "DALY_SIM_SCENARIO=/scenario/scenario.json", IMAGE]);
