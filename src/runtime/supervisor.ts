@@ -65,8 +65,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly gate: PlausibilityGate;
   private readonly energy: EnergyCounter;
   polls = 0;
-  /** When the poll in progress started (undefined between polls): the health heartbeat's stuck check. */
-  pollStartedAt: number | undefined;
 
   constructor(
     readonly target: BmsTarget,
@@ -111,12 +109,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** One poll; never throws (failures become events). */
   async pollCycle(signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return;
-    this.pollStartedAt = Date.now();
-    try {
-      await this.pollCycleInner(signal);
-    } finally {
-      this.pollStartedAt = undefined;
-    }
+    await this.pollCycleInner(signal);
   }
 
   private async pollCycleInner(signal?: AbortSignal): Promise<void> {
