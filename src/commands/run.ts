@@ -90,6 +90,7 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
     health.set(s.target.address, "unknown");
     s.on("snapshot", () => health.set(s.target.address, "online"));
     s.on("sleeping", () => health.set(s.target.address, "sleeping"));
+    s.on("busy", () => health.set(s.target.address, "busy"));
     s.on("failure", () => health.set(s.target.address, s.isOnline ? "online" : "offline"));
   }
   // heartbeat: an idle bridge (long backoff) stays healthy; a poll stuck past every timeout does not

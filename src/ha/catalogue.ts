@@ -158,7 +158,7 @@ export const CATALOGUE: readonly EntitySpec[] = [
     valueTemplate: valueTemplate("energy_discharged_kWh"), deviceClass: "energy", unit: "kWh", stateClass: "total_increasing", precision: 3 },
   // --- bridge diagnostics ---------------------------------------------------------------------
   { key: "status", component: "sensor", name: "Status", source: "status", valueTemplate: valueTemplate("status"),
-    deviceClass: "enum", options: ["ok", "sleeping"], icon: "mdi:sleep", entityCategory: DIAG },
+    deviceClass: "enum", options: ["ok", "sleeping", "busy"], icon: "mdi:sleep", entityCategory: DIAG },
   { key: "rejected_samples", component: "sensor", name: "Rejected samples", source: "rejected_samples",
     valueTemplate: valueTemplate("rejected_samples"), stateClass: "total_increasing", precision: 0, icon: "mdi:filter-remove",
     entityCategory: DIAG },

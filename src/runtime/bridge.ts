@@ -48,6 +48,10 @@ export class Bridge {
         this.logOnce(s, "sleeping", () => log.info("BMS asleep: the module answers, the BMS does not; keeping the last values"));
         this.o.sink.partial(s.target, partial).catch((e: unknown) => log.warn({ err: String(e) }, "publishing the state failed"));
       });
+      s.on("busy", (partial, why) => {
+        this.logOnce(s, "busy", () => log.warn({ err: why.message }, "BMS in use by another client: keeping the last values, retrying at the poll interval"));
+        this.o.sink.partial(s.target, partial).catch((e: unknown) => log.warn({ err: String(e) }, "publishing the state failed"));
+      });
       s.on("availability", (online) => {
         log.info({ online }, online ? "BMS online" : "BMS offline");
         this.o.sink.availability(s.target, online).catch((e: unknown) => log.warn({ err: String(e) }, "publishing availability failed"));

@@ -10,7 +10,7 @@ export interface HealthReport {
   ok: boolean;
   updated: number;
   mqtt: "connected" | "disconnected" | "not configured";
-  bms: Record<string, "online" | "offline" | "sleeping" | "unknown">;
+  bms: Record<string, "online" | "offline" | "sleeping" | "busy" | "unknown">;
 }
 
 export class HealthFile {

@@ -50,6 +50,11 @@ export interface SupervisorEvents {
   rejected: [rule: GateRule, total: number];
   /** The module answers the link but the BMS does not (asleep): entities keep their last values. */
   sleeping: [partial: Snapshot];
+  /**
+   * Reachable, but another client holds what the poll needs (BlueZ: notify/write acquired by
+   * another D-Bus client): status "busy", entities keep their last values, retried at the interval.
+   */
+  busy: [partial: Snapshot, reason: Error];
 }
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
@@ -149,6 +154,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       // connected, but the BMS behind the module is silent: asleep, not gone (distinct from offline)
       if (hadLink && e instanceof TransportError && e.kind === "no-reply" && this.polls > 0) {
         this.asleep(this.profile ? { protocol: this.profile.protocol } : {});
+        return;
+      }
+      // held by another client: not a failure (no backoff, no offline), the next poll is at the interval
+      if (e instanceof TransportError && e.kind === "busy") {
+        this.failures = 0;
+        this.emit("busy", { ...(this.profile ? { protocol: this.profile.protocol } : {}), ...this.sticky, status: "busy", rejected_samples: this.gate.rejected }, e);
+        this.setOnline(true);
         return;
       }
       this.failures += 1;
