@@ -27,8 +27,19 @@ export interface BleLink {
   close(): Promise<void>;
 }
 
+/** The adapter went away (bluetoothd stopped, unplugged, powered off) or came back. */
+export interface AdapterStatus {
+  up: boolean;
+  why: string;
+}
+
 export interface BleTransport {
   readonly kind: string;
+  /**
+   * Adapter lifecycle, where the transport can watch it (BlueZ): called on each change; returns
+   * the unsubscribe function.
+   */
+  onAdapter?(fn: (s: AdapterStatus) => void): () => void;
   scan(seconds: number, signal?: AbortSignal): Promise<Advert[]>;
   open(target: LinkTarget, signal?: AbortSignal): Promise<BleLink>;
   /** Stops scanning, drops every link, releases the adapter. */

@@ -13,11 +13,12 @@ import { acquired, dbusName } from "./errors.js";
 import { abortPromise } from "./abort.js";
 import { discover, withDiscovery } from "./discovery.js";
 import { BluezLink } from "./link.js";
-import { checkAdapter, findDevice, findGatt, type DeviceObject } from "./objects.js";
+import { findDevice, findGatt, resolveAdapter, type DeviceObject } from "./objects.js";
+import { AdapterWatch, type AdapterStatus } from "./adapter-watch.js";
 import { DEVICE1, GATT_CHAR1, OBJECT_MANAGER, type ObjectTree, treeOf } from "./values.js";
 
 export interface BluezTransportOptions extends BusOptions {
-  /** BlueZ adapter name (default "hci0"). */
+  /** BlueZ adapter by name ("hci1") or by address ("00:1A:7D:DA:71:13"); default "hci0". */
   adapter?: string;
   /** Discovery of a device BlueZ does not know yet (default 15 s). */
   scanTimeoutMs?: number;
@@ -33,6 +34,7 @@ export class BluezTransport implements BleTransport {
   readonly adapter: string;
   private readonly bus: BluezBus;
   private readonly links = new Set<BluezLink>();
+  private readonly watch: AdapterWatch;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly t: { scan: number; connect: number; gatt: number };
   /** Links found open (connected by another D-Bus client) and used without Connect/Disconnect. */
@@ -46,9 +48,25 @@ export class BluezTransport implements BleTransport {
     if (opts.bus) busOpts.bus = opts.bus;
     if (opts.busAddress) busOpts.busAddress = opts.busAddress;
     this.bus = new BluezBus(busOpts); // no connection until the first scan/open
+    this.watch = new AdapterWatch(this.bus, this.adapter, this.t.gatt, () => this.tree());
     this.bus.onLost((e) => {
+      this.watch.reset();
       for (const l of [...this.links]) l.fail(e);
     });
+    // bluetoothd gone, adapter removed or powered off: every link is gone with it, at once
+    this.watch.on((s) => {
+      if (s.up) return;
+      const err = new TransportError(s.why, "adapter");
+      for (const l of [...this.links]) l.fail(err);
+    });
+  }
+
+  /**
+   * Adapter lifecycle (bluetoothd restarts, adapter removed/re-added, powered off/on): called on
+   * every change once the transport was first used; returns the unsubscribe function.
+   */
+  onAdapter(fn: (s: AdapterStatus) => void): () => void {
+    return this.watch.on(fn);
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -62,25 +80,27 @@ export class BluezTransport implements BleTransport {
     return treeOf(body);
   }
 
-  private ctx(signal?: AbortSignal): Parameters<typeof discover>[0] {
-    return { bus: this.bus, adapter: this.adapter, gattMs: this.t.gatt, tree: () => this.tree(), ...(signal ? { signal } : {}) };
+  private ctx(adapter: string, signal?: AbortSignal): Parameters<typeof discover>[0] {
+    return { bus: this.bus, adapter, gattMs: this.t.gatt, tree: () => this.tree(), ...(signal ? { signal } : {}) };
   }
 
   scan(seconds: number, signal?: AbortSignal): Promise<Advert[]> {
     return this.exclusive(async () => {
-      checkAdapter(await this.tree(), this.adapter);
-      return withDiscovery(this.ctx(signal), seconds * 1000);
+      await this.watch.start();
+      const adapter = resolveAdapter(await this.tree(), this.adapter);
+      return withDiscovery(this.ctx(adapter, signal), seconds * 1000);
     });
   }
 
   open(target: LinkTarget, signal?: AbortSignal): Promise<BleLink> {
     return this.exclusive(async () => {
       if (signal?.aborted) throw new TransportError("aborted", "timeout");
+      await this.watch.start();
       const tree = await this.tree();
-      checkAdapter(tree, this.adapter);
-      let dev = findDevice(tree, this.adapter, target.address);
+      const adapter = resolveAdapter(tree, this.adapter);
+      let dev = findDevice(tree, adapter, target.address);
       if (!dev) {
-        dev = await discover(this.ctx(signal), target.address, this.t.scan);
+        dev = await discover(this.ctx(adapter, signal), target.address, this.t.scan);
         if (!dev) throw notFound(target.address, this.t.scan / 1000);
       }
       return this.connect(target.address, dev, signal);
@@ -145,14 +165,25 @@ export class BluezTransport implements BleTransport {
     }
   }
 
-  /** Open links and signal subscriptions: all return to zero when every link is closed. */
+  /**
+   * Open links and their signal subscriptions: all return to zero when every link is closed (the
+   * adapter watch's own subscriptions, held for the transport's lifetime, are `lifecycle`).
+   */
   diagnostics(): { openLinks: number; signalHandlers: number; matchRules: number } {
-    return { openLinks: this.links.size, ...this.bus.diagnostics() };
+    const d = this.bus.diagnostics();
+    const w = this.watch.subscriptions;
+    return { openLinks: this.links.size, signalHandlers: d.signalHandlers - w, matchRules: d.matchRules - w };
+  }
+
+  /** The adapter watch's subscriptions (NameOwnerChanged, InterfacesAdded/Removed, Powered). */
+  get lifecycleSubscriptions(): number {
+    return this.watch.subscriptions;
   }
 
   async shutdown(): Promise<void> {
     await Promise.all([...this.links].map((l) => l.close()));
     await this.queue;
+    this.watch.dispose();
     await this.bus.close();
   }
 }

@@ -65,8 +65,12 @@ export async function transportFor(config: Config, opts: { simulateWhenNoBms: bo
   if (config.transport === "bluez") {
     // BlueZ owns the adapter (HA OS, desktops): no raw socket, no capabilities, shares with HA
     // dbus-next and serialport are loaded only by the transport that uses them
+    const adapter = config.ble.adapter || `hci${config.ble.hciDeviceId}`;
+    if (!/^hci\d+$/.test(adapter) && !/^[0-9A-F]{2}(:[0-9A-F]{2}){5}$/i.test(adapter)) {
+      return { ok: false, exitCode: 2, message: `ble.adapter: expected an adapter name like hci1 or an address like 00:1A:7D:DA:71:13, got "${adapter}"` };
+    }
     const { BluezTransport } = await import("../bluez/transport.js");
-    return { transport: new BluezTransport({ ...timing, adapter: `hci${config.ble.hciDeviceId}` }) };
+    return { transport: new BluezTransport({ ...timing, adapter }) };
   }
   if (config.transport === "serial") {
     if (!config.serial.path) return { ok: false, exitCode: 2, message: 'serial.path: expected the serial device of the adapter (e.g. /dev/serial/by-id/usb-…) with transport "serial"' };

@@ -70,6 +70,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   polls = 0;
   /** When the poll in progress started (undefined between polls): the health heartbeat's stuck check. */
   pollStartedAt: number | undefined;
+  /** The adapter is gone (bluetoothd stopped, unplugged, powered off): offline, polls wait for it. */
+  private adapterGone = false;
+  /** Ends the wait between polls early (adapter back). */
+  private wakeUp: (() => void) | undefined;
 
   constructor(
     readonly target: BmsTarget,
@@ -104,10 +108,49 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const delay = nextDelayMs(this.failures, { intervalMs: this.target.pollIntervalMs, offlineAfter: this.opts.offlineAfter, maxMs: this.opts.maxBackoffMs });
       const now = performance.now();
       due = this.failures === 0 ? Math.max(due + delay, now) : now + delay; // never catch up in a burst
-      await sleep(due - now, undefined, { signal }).catch(() => undefined);
+      // while the adapter is gone nothing is polled until it is back (wake()), or at the backoff
+      // cap in case that news was missed
+      await this.pause(this.adapterGone ? Math.max(this.opts.maxBackoffMs, due - now) : due - now, signal);
+      if (this.woken) {
+        this.woken = false;
+        due = performance.now();
+      }
     }
     this.energy.flush();
     await this.release();
+  }
+
+  private woken = false;
+
+  private async pause(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.woken) return;
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    this.wakeUp = onAbort;
+    try {
+      await sleep(ms, undefined, { signal: ac.signal }).catch(() => undefined);
+    } finally {
+      this.wakeUp = undefined;
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /**
+   * The adapter went away: the BMS goes offline once (no failures counted, no per-poll errors) and
+   * polling waits for `adapterBack()`.
+   */
+  adapterLost(): void {
+    this.adapterGone = true;
+    this.setOnline(false);
+  }
+
+  /** The adapter is usable again: poll now, on the normal schedule from here. */
+  adapterBack(): void {
+    this.adapterGone = false;
+    this.failures = 0;
+    this.woken = true;
+    this.wakeUp?.();
   }
 
   /** One poll; never throws (failures become events). */
@@ -163,6 +206,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.setOnline(true);
         return;
       }
+      // the adapter is gone: the BMS went offline once already; no per-poll failures until it is back
+      if (this.adapterGone) return;
       this.failures += 1;
       this.emit("failure", e instanceof Error ? e : new Error(String(e)), this.failures);
       if (this.failures >= this.opts.offlineAfter) this.setOnline(false);

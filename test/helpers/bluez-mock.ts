@@ -89,6 +89,7 @@ export class BluezMock extends EventEmitter {
 
   private attach(bus: MessageBus): void {
     bus.addMethodHandler((m: Message) => {
+      if (bus !== this.bus) return true; // a killed bluetoothd answers nothing (calls still buffered)
       this.caller = m.sender ?? "";
       return false; // only noted: the exported objects answer
     });
@@ -125,14 +126,15 @@ export class BluezMock extends EventEmitter {
     for (const [path, ifaces] of this.objects) for (const i of ifaces) this.bus.unexport(path, i);
     this.bus.unexport("/", this.om);
     this.objects.clear();
-    this.bus.disconnect();
+    const dead = this.bus;
+    this.bus = dbus.sessionBus({ busAddress: this.daemon.address }); // not yet the owner of org.bluez
+    dead.disconnect();
     this.emit("killed");
   }
 
   /** bluetoothd starts again: takes org.bluez, then exports its adapter (InterfacesAdded). */
   async restart(): Promise<void> {
-    const bus = dbus.sessionBus({ busAddress: this.daemon.address });
-    this.bus = bus;
+    const bus = this.bus;
     this.attach(bus);
     await bus.requestName("org.bluez", dbus.NameFlag.DO_NOT_QUEUE);
     this.add(this.adapterPath, [this.adapter]);
