@@ -12,6 +12,8 @@ export interface Advert {
 export interface LinkTarget {
   address: string;
   name?: string;
+  /** Serial: board number on a shared RS485 line; its replies only reach this link. */
+  board?: number;
 }
 
 export interface BleLink {

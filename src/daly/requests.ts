@@ -8,7 +8,7 @@ import { crc16modbus, sum8 } from "./checksum.js";
 import {
   A5_DATA_LEN,
   A5_FRAME_LEN,
-  A5_HOST_ADDRESSES,
+  isA5Host,
   A5_START,
   type A5HostAddress,
   MODBUS_D2,
@@ -51,7 +51,6 @@ export type ReadRequest =
   | { protocol: "p81"; block: P81Block };
 
 const A5_SET: ReadonlySet<number> = new Set(A5_READ_COMMANDS);
-const HOST_SET: ReadonlySet<number> = new Set(A5_HOST_ADDRESSES);
 
 /** Builds the bytes of a whitelisted read request. Throws only on a programmer error. */
 export function encodeRequest(req: ReadRequest): Uint8Array {
@@ -59,7 +58,7 @@ export function encodeRequest(req: ReadRequest): Uint8Array {
     case "a5": {
       // runtime guard too: a JS caller or a cast must not smuggle a write command through
       if (!A5_SET.has(req.command)) throw new Error(`not a whitelisted read command: 0x${hex(req.command)}`);
-      if (!HOST_SET.has(req.host)) throw new Error(`not a host address: 0x${hex(req.host)}`);
+      if (!isA5Host(req.host)) throw new Error(`not a host address: 0x${hex(req.host)}`);
       const f = new Uint8Array(A5_FRAME_LEN);
       f[0] = A5_START;
       f[1] = req.host;

@@ -25,12 +25,14 @@ export interface BmsTarget {
   protocol: "auto" | "a5" | "d2" | "p81";
   invertCurrent: boolean;
   pollIntervalMs: number;
+  /** Serial: board number on a shared RS485 line (legacy A5 addressing). */
+  board?: number;
 }
 
 export interface SupervisorOptions {
   keepConnected: boolean;
   /** Profile for a configured protocol (serial: legacy A5 from host 0x40); default {protocol}. */
-  initialProfile?: (p: "a5" | "d2" | "p81") => DeviceProfile | undefined;
+  initialProfile?: (p: "a5" | "d2" | "p81", board?: number) => DeviceProfile | undefined;
   /** Largest believable |current| [A] (plausibility gate). */
   maxCurrentA?: number;
   /** Where to persist the energy counters (one JSON file per BMS); absent = memory only. */
@@ -82,7 +84,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     private readonly opts: SupervisorOptions,
   ) {
     super();
-    if (target.protocol !== "auto") this.profile = opts.initialProfile?.(target.protocol) ?? { protocol: target.protocol, wantVersion: true };
+    // a board on a shared line is addressed from the first request: "auto" means legacy A5 there
+    // (the probe's 0x80 would be answered by every board at once)
+    const protocol = target.protocol === "auto" && target.board !== undefined ? "a5" : target.protocol;
+    if (protocol !== "auto") this.profile = opts.initialProfile?.(protocol, target.board) ?? { protocol, wantVersion: true };
     this.gate = new PlausibilityGate({ maxCurrentA: opts.maxCurrentA ?? 1000 });
     const id = bmsIdFromMac(target.address);
     // integrate across at most three missed polls; a longer gap is not guessed
@@ -170,7 +175,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (!this.link?.isOpen) {
         // versions are read once (probe or first poll), not on every connect: with the link
         // released between polls that would cost 1–2 requests per cycle (bench)
-        this.link = await this.transport.open({ address: this.target.address }, signal);
+        this.link = await this.transport.open({ address: this.target.address, ...(this.target.board !== undefined ? { board: this.target.board } : {}) }, signal);
       }
       const r = await pollOnce(this.link, this.profile, { requestTimeoutMs: this.opts.requestTimeoutMs, retries: this.opts.retries, ...(signal ? { signal } : {}) });
       this.profile = r.profile;

@@ -7,7 +7,7 @@
 import { FrameAssembler } from "../daly/assembler.js";
 import { A5_LAYOUTS, A5_TEXT_COMMANDS, type Raw } from "../daly/a5-layouts.js";
 import { crc16modbus, sum8 } from "../daly/checksum.js";
-import { A5_FRAME_LEN, MODBUS_D2, MODBUS_P81_REPLY } from "../daly/constants.js";
+import { A5_FRAME_LEN, a5BoardHost, MODBUS_D2, MODBUS_P81_REPLY } from "../daly/constants.js";
 import type { ModbusProtocol } from "../daly/frame.js";
 import { layoutFor } from "../daly/modbus-layouts.js";
 import { ALARM_NAMES } from "../bms/alarms.js";
@@ -20,19 +20,30 @@ export interface ResponderOptions {
   a5Hosts?: readonly number[];
   /** Send all 16 cell / 3 temperature frames (BLE module quirk). */
   a5AllFrames?: boolean;
+  /** RS485 board n of several: answers only 0x3F + n, replies from n (overrides a5Hosts). */
+  a5Board?: number;
 }
 
 /** Returns a function mapping written bytes to the reply frames, in order. */
 export function createResponder(state: () => BatteryState, opts: ResponderOptions): (written: Uint8Array) => Uint8Array[] {
   const asm = new FrameAssembler();
-  const hosts = new Set(opts.a5Hosts ?? [0x80, 0x40]);
+  const board = opts.a5Board;
+  const hosts = new Set(board !== undefined ? [a5BoardHost(board)] : (opts.a5Hosts ?? [0x80, 0x40]));
   return (written) => {
     const replies: Uint8Array[] = [];
     for (const it of asm.push(written)) {
       if (!it.ok) continue;
       const f = it.frame;
       if (f.family === "a5" && f.direction === "request" && opts.protocol === "a5" && hosts.has(f.address)) {
-        replies.push(...a5Replies(f.command, state(), opts.a5AllFrames ?? false));
+        const frames = a5Replies(f.command, state(), opts.a5AllFrames ?? false);
+        // board n replies from address n (DSB: reply[1] + 0x3F = request address)
+        if (board !== undefined) {
+          for (const r of frames) {
+            r[1] = board;
+            r[12] = sum8(r, 12);
+          }
+        }
+        replies.push(...frames);
       } else if (f.family === "modbus" && f.kind === "read-request" && f.protocol === opts.protocol) {
         replies.push(modbusReply(f.protocol, f.register, f.count, state()));
       }
