@@ -56,6 +56,8 @@ export interface Snapshot {
   balancing?: number[];
   /** Active alarms as stable snake_case names (bms/alarms.ts lists every name). */
   alarms?: string[];
+  /** The entries of `alarms` that are bit-number fallbacks (no source documents the bit). */
+  alarms_unnamed?: string[];
   /** Raw alarm bytes as hex, so unnamed bits are never lost. */
   alarm_raw?: string;
   /** Legacy 0x98 byte 7 "fault code" when non-zero. */

@@ -10,7 +10,7 @@ import { crc16modbus, sum8 } from "../daly/checksum.js";
 import { A5_FRAME_LEN, a5BoardHost, MODBUS_D2, MODBUS_P81_REPLY } from "../daly/constants.js";
 import type { ModbusProtocol } from "../daly/frame.js";
 import { layoutFor } from "../daly/modbus-layouts.js";
-import { ALARM_NAMES } from "../bms/alarms.js";
+import { ALARM_NAMES, p81FaultBit } from "../bms/alarms.js";
 import type { BatteryState } from "./battery.js";
 import type { Protocol } from "../bms/snapshot.js";
 
@@ -147,6 +147,14 @@ function modbusReply(p: ModbusProtocol, start: number, count: number, s: Battery
   if (L.alarms) {
     const b = alarmBytes(s.alarms, 2 * L.alarms.count);
     for (let i = 0; i < L.alarms.count; i++) regs.set(L.alarms.start + i, ((b[2 * i] ?? 0) << 8) | (b[2 * i + 1] ?? 0));
+  }
+  if (L.faultWords) {
+    // 0x81: named alarms at their documented bits, `fault_<reg>_bit_<n>` at theirs (bms/alarms.ts)
+    for (const r of L.faultWords) regs.set(r, 0);
+    for (const name of s.alarms) {
+      const at = p81FaultBit(name);
+      if (at && L.faultWords.includes(at.reg)) regs.set(at.reg, (regs.get(at.reg) ?? 0) | (1 << at.bit));
+    }
   }
   const m = L.balanceMask;
   if (m) {
