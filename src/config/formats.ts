@@ -19,7 +19,7 @@ export interface BmsConfig {
   readonly invertCurrent: boolean;
   /** Seconds; overrides the global pollInterval for this BMS. */
   readonly pollInterval?: number;
-  /** Transport "serial": board number 1–16 on a shared RS485 line (legacy A5: request 0x3F + board, reply from board). */
+  /** Transport "serial": board number 1–16 on a shared RS485 line (A5: request 0x3F + board, reply from board; 0x81: 0x80 + board / 0x50 + board). */
   readonly board?: number;
 }
 
@@ -148,8 +148,8 @@ function parseBmsItem(item: unknown, at: string): BmsConfig {
   }
   if (raw.board !== undefined) {
     if (typeof raw.board !== "number" || !Number.isInteger(raw.board) || raw.board < 1 || raw.board > 16) throw new ConfigValueError("an RS485 board number, an integer 1–16", raw.board, `${at}.board`);
-    if (out.protocol !== "a5" && out.protocol !== "auto") {
-      throw new ConfigValueError(`protocol a5 (or auto): board addressing is documented for legacy A5 only (D2 and 0x81 have no per-board reply address)`, raw.board, `${at}.board`);
+    if (out.protocol === "d2") {
+      throw new ConfigValueError(`protocol a5, p81 or auto: D2 has no board address (it is always D2)`, raw.board, `${at}.board`);
     }
     out.board = raw.board;
   }

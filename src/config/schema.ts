@@ -69,7 +69,7 @@ const str = (doc: string, env: string, extra: { arg?: string; sensitive?: boolea
 export const schema = {
   bms: {
     doc:
-      "The batteries to poll: a list of {address, name?, protocol? (auto|a5|d2|p81, default auto), invertCurrent? (default false), pollInterval? (seconds), board? (serial: RS485 board number 1–16, legacy A5)}. " +
+      "The batteries to poll: a list of {address, name?, protocol? (auto|a5|d2|p81, default auto), invertCurrent? (default false), pollInterval? (seconds), board? (serial: RS485 board number 1–16, legacy A5 or 0x81)}. " +
       "Env/flag: a JSON array, or comma-separated MAC addresses (a listed address keeps its settings from lower layers). " +
       "Empty with a simulation scenario: every BMS of the scenario.",
     format: "daly-bms-list",

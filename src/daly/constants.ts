@@ -36,6 +36,20 @@ export function isA5Host(a: number): boolean {
 export const MODBUS_D2 = 0xd2;
 export const MODBUS_P81_REQUEST = 0x81;
 export const MODBUS_P81_REPLY = 0x51;
+/**
+ * 0x81 on an RS485 line of several boards: board n is asked at 0x80 + n and answers from 0x50 + n
+ * (patagonaa/esphome-daly-hkms-bms daly_hkms_bms.cpp: request address offset 0x80, response
+ * offset 0x50; board 1 = the 0x81/0x51 everyone uses). Boards 1…A5_MAX_BOARD.
+ */
+export function p81BoardAddresses(board: number): { request: number; reply: number } {
+  if (!Number.isInteger(board) || board < 1 || board > A5_MAX_BOARD) throw new RangeError(`board must be an integer 1…${A5_MAX_BOARD}, got ${board}`);
+  return { request: 0x80 + board, reply: 0x50 + board };
+}
+
+/** A first byte that can start a 0x81 reply of board 1…16 (0x51…0x60). */
+export function isP81Reply(a: number): boolean {
+  return a >= 0x51 && a <= 0x50 + A5_MAX_BOARD;
+}
 /** The only function code our encoder knows: 0x03 read holding registers (§3.1). */
 export const MODBUS_READ = 0x03;
 /** Function codes we recognise when *parsing* a sniffed stream, so they are skipped cleanly. */

@@ -13,6 +13,7 @@ import {
   type A5HostAddress,
   MODBUS_D2,
   MODBUS_P81_REQUEST,
+  p81BoardAddresses,
   MODBUS_READ,
 } from "./constants.js";
 
@@ -48,7 +49,7 @@ export type P81Block = keyof (typeof MODBUS_BLOCKS)["p81"];
 export type ReadRequest =
   | { protocol: "a5"; command: A5ReadCommand; host: A5HostAddress }
   | { protocol: "d2"; block: D2Block }
-  | { protocol: "p81"; block: P81Block };
+  | { protocol: "p81"; block: P81Block; /** RS485 board (default 1: address 0x81). */ board?: number };
 
 const A5_SET: ReadonlySet<number> = new Set(A5_READ_COMMANDS);
 
@@ -70,7 +71,7 @@ export function encodeRequest(req: ReadRequest): Uint8Array {
     case "d2":
       return modbusRead(MODBUS_D2, blockOf("d2", req.block));
     case "p81":
-      return modbusRead(MODBUS_P81_REQUEST, blockOf("p81", req.block));
+      return modbusRead(req.board === undefined ? MODBUS_P81_REQUEST : p81BoardAddresses(req.board).request, blockOf("p81", req.block));
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * Several boards on one RS485 line: one open port shared by one link per board. Legacy A5 boards
- * are addressed from 0x3F + n and answer from address n (daly-protocol.md §2.1, DSB), so replies
- * are framed here and each complete reply frame goes only to the link of the board it comes from;
+ * are addressed from 0x3F + n and answer from address n (daly-protocol.md §2.1, DSB); 0x81 boards
+ * are asked at 0x80 + n and answer from 0x50 + n (daly/constants.ts). Replies are framed here
+ * and each complete reply frame goes only to the link of the board it comes from;
  * request echoes (half-duplex adapters), frames of unconfigured boards and anything that fails its
  * checksum (two boards talking at once) are dropped, so a collision or a silent board costs its
  * poll a timeout, as on BLE. Requests go out one at a time, spaced on the line (not per board), by
@@ -11,13 +12,15 @@ import type { BleLink } from "../ble/link.js";
 import { linkLost, TransportError } from "../ble/errors.js";
 import { LinkEvents } from "../ble/link-events.js";
 import { FrameAssembler } from "../daly/assembler.js";
+import { isP81Reply } from "../daly/constants.js";
+import type { RawFrame } from "../daly/frame.js";
 import type { SerialLink } from "./serial-link.js";
 
-const a5Only = (): FrameAssembler => new FrameAssembler({ families: ["a5"] });
+
 
 export class SerialBus {
   private readonly boards = new Map<number, BoardLink>();
-  private asm = a5Only();
+  private asm = new FrameAssembler();
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -50,15 +53,13 @@ export class SerialBus {
   private route(chunk: Uint8Array): void {
     for (const it of this.asm.push(chunk)) {
       if (!it.ok) continue; // garbage, collisions: the waiting poll times out
-      const f = it.frame;
-      if (f.family !== "a5" || f.direction !== "reply") continue; // echoes of our requests
-      this.boards.get(f.address)?.deliver(f.bytes);
+      this.boards.get(replyBoard(it.frame) ?? 0)?.deliver(it.frame.bytes);
     }
   }
 
   /** Writes one board's request; a fresh assembler from here, so no stale fragment joins a reply. */
   async write(bytes: Uint8Array): Promise<void> {
-    this.asm = a5Only();
+    this.asm = new FrameAssembler({ p81Boards: [...this.boards.keys()] });
     await this.line.write(bytes);
   }
 
@@ -79,6 +80,13 @@ export class SerialBus {
     })();
     return this.closing;
   }
+}
+
+/** The board a reply frame comes from; undefined for requests (echoes) and D2 frames (no board address). */
+function replyBoard(f: RawFrame): number | undefined {
+  if (f.family === "a5") return f.direction === "reply" ? f.address : undefined;
+  const from = f.bytes[0] ?? 0;
+  return f.protocol === "p81" && f.kind !== "read-request" && f.kind !== "write" && isP81Reply(from) ? from - 0x50 : undefined;
 }
 
 /** One board's BleLink on a shared line: sees only that board's replies. */

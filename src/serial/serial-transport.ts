@@ -45,8 +45,10 @@ export function serialProfile(protocol: WireProtocol, board?: number): DevicePro
 export function serialProfile(protocol: WireProtocol | "auto", board?: number): DeviceProfile | undefined;
 export function serialProfile(protocol: WireProtocol | "auto", board?: number): DeviceProfile | undefined {
   if (protocol === "auto") return undefined;
-  // board n of several on RS485: request from 0x3F + n (board 1 = 0x40, the single-board default)
-  return protocol === "a5" ? { protocol, a5Host: board !== undefined ? a5BoardHost(board) : SERIAL_A5_HOST, wantVersion: true } : { protocol, wantVersion: true };
+  // board n of several on RS485: A5 from 0x3F + n (board 1 = 0x40, the single-board default);
+  // 0x81 at 0x80 + n (board 1 = 0x81); D2 has no board address
+  if (protocol === "a5") return { protocol, a5Host: board !== undefined ? a5BoardHost(board) : SERIAL_A5_HOST, wantVersion: true };
+  return protocol === "p81" && board !== undefined ? { protocol, p81Board: board, wantVersion: true } : { protocol, wantVersion: true };
 }
 
 type SerialportModule = typeof import("serialport");

@@ -34,9 +34,9 @@ export interface ScenarioBms {
   /** Legacy: send all 16 cell frames / 3 temperature frames regardless of counts (BLE quirk, §2.3). */
   a5_all_frames?: boolean;
   /**
-   * Wired RS485 only: this BMS is board n (1–16) of several on one line. It answers legacy requests
-   * addressed 0x3F + n and replies from address n (daly-protocol.md §2.1, DSB); without it the
-   * board answers 0x80 and 0x40 and replies from 0x01.
+   * Wired RS485 only: this BMS is board n (1–16) of several on one line. Legacy A5: answers
+   * requests addressed 0x3F + n and replies from address n (daly-protocol.md §2.1, DSB); 0x81:
+   * answers 0x80 + n, replies from 0x50 + n. Without it: A5 0x80/0x40 → 0x01, 0x81 → 0x51.
    */
   board?: number;
   /** Sinusoidal drift per key: {"current_A": {"amplitude": 5, "period_s": 60}} (soak tests). */
@@ -115,8 +115,8 @@ export function parseScenario(json: unknown, where = "scenario"): ScenarioResult
       out_of_range: bool("out_of_range", false),
     };
     for (const v of Object.values(vals)) if (typeof v === "string") return fail(v);
-    if (raw.board !== undefined && (typeof raw.board !== "number" || !Number.isInteger(raw.board) || raw.board < 1 || raw.board > 16 || protocol !== "a5")) {
-      return fail(`${at}.board must be an integer 1–16 on a legacy A5 board (protocol a5)`);
+    if (raw.board !== undefined && (typeof raw.board !== "number" || !Number.isInteger(raw.board) || raw.board < 1 || raw.board > 16 || protocol === "d2")) {
+      return fail(`${at}.board must be an integer 1–16 on an a5 or p81 board (D2 has no board address)`);
     }
     out.push({
       ...(raw as Partial<ScenarioBms>),

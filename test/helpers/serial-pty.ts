@@ -143,7 +143,7 @@ export interface PtyBus {
   hostPath: string;
   /** Board numbers that do not answer (silent, asleep, unplugged from the line); can change at any time. */
   silent: Set<number>;
-  /** Requests seen on the line, with the board address they were sent to (byte 1 − 0x3F). */
+  /** Requests seen on the line, with the board they were sent to (A5: byte 1 − 0x3F; 0x81: byte 0 − 0x80). */
   requests: Array<{ board: number; bytes: Uint8Array }>;
   /** Replies each board wrote (by board number). */
   answered: Map<number, number>;
@@ -159,7 +159,8 @@ export interface PtyBus {
 
 /**
  * Several simulated boards on one RS485 line (one pty pair): every board hears every request and
- * answers only its own address (0x3F + n), from address n, as on a real bus.
+ * answers only its own address (A5: 0x3F + n, from n; 0x81: 0x80 + n, from 0x50 + n), as on a
+ * real bus. A D2 board has no address and cannot be on it.
  */
 export async function startPtyBus(opts: PtyBusOptions): Promise<PtyBus> {
   const { dir, bmsPath, hostPath, socat, exited } = await startSocat();
@@ -170,9 +171,9 @@ export async function startPtyBus(opts: PtyBusOptions): Promise<PtyBus> {
     if (bms.board === undefined) throw new Error(`${bms.address}: a board on the bus needs its board number`);
     const board = bms.board;
     const state = (): ReturnType<typeof batteryAt> => batteryAt(bms, Date.now());
-    return { board, state, respond: createResponder(state, { protocol: bms.protocol, a5Board: board }) };
+    return { board, state, respond: createResponder(state, { protocol: bms.protocol, board }) };
   });
-  const asm = new FrameAssembler();
+  const asm = new FrameAssembler({ p81Boards: boards.map((b) => b.board) });
   const timers = new Set<NodeJS.Timeout>();
   const bus: PtyBus = {
     hostPath,
@@ -194,10 +195,13 @@ export async function startPtyBus(opts: PtyBusOptions): Promise<PtyBus> {
     const bytes = new Uint8Array(chunk);
     const asked: Array<{ board: number; bytes: Uint8Array }> = [];
     for (const it of asm.push(bytes)) {
-      if (!it.ok || it.frame.family !== "a5" || it.frame.direction !== "request") continue;
-      const board = it.frame.address - 0x3f;
-      asked.push({ board, bytes: it.frame.bytes });
-      bus.requests.push({ board, bytes: it.frame.bytes });
+      if (!it.ok) continue;
+      const f = it.frame;
+      // A5 board n is asked at 0x3F + n, 0x81 board n at 0x80 + n
+      const board = f.family === "a5" ? (f.direction === "request" ? f.address - 0x3f : 0) : f.kind === "read-request" && f.protocol === "p81" ? (f.bytes[0] ?? 0) - 0x80 : 0;
+      if (board === 0) continue;
+      asked.push({ board, bytes: f.bytes });
+      bus.requests.push({ board, bytes: f.bytes });
       bus.line.push({ kind: "req", board });
     }
     const send = (board: number, replies: Uint8Array[]): void => {
@@ -216,7 +220,7 @@ export async function startPtyBus(opts: PtyBusOptions): Promise<PtyBus> {
       const other = boards.find((b) => b.board === bus.crossTalk.get(a.board));
       if (!other) continue;
       // answers a request that was not for it, from its own address
-      const replies = createResponder(other.state, { protocol: "a5", a5Board: a.board })(a.bytes).map((r) => {
+      const replies = createResponder(other.state, { protocol: "a5", board: a.board })(a.bytes).map((r) => {
         const f = Uint8Array.from(r);
         f[1] = other.board;
         f[12] = sum8(f, 12);

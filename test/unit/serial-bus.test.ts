@@ -19,11 +19,11 @@ import { assertScenarioValues } from "../helpers/expect-scenario.js";
 
 const POLL = { requestTimeoutMs: 400, retries: 1 };
 
-function boards(n: number): ScenarioBms[] {
+function boards(n: number, protocol: (i: number) => "a5" | "p81" = () => "a5"): ScenarioBms[] {
   const r = parseScenario({
     bms: Array.from({ length: n }, (_, i) => ({
       address: `C0:D6:3C:57:2E:0${i + 1}`,
-      protocol: "a5",
+      protocol: protocol(i),
       board: i + 1,
       cells_mV: Array.from({ length: 4 + i * 4 }, (_, k) => 3300 + i * 10 + k),
       temperatures_C: Array.from({ length: i + 1 }, (_, k) => 20 + i + k),
@@ -54,7 +54,7 @@ async function rig(list: ScenarioBms[]): Promise<{ bus: PtyBus; t: SerialTranspo
   return { bus, t };
 }
 
-const profile = (b: ScenarioBms): ReturnType<typeof serialProfile> => serialProfile("a5", b.board);
+const profile = (b: ScenarioBms): ReturnType<typeof serialProfile> => serialProfile(b.protocol, b.board);
 
 test("two boards on one line: each polled to its exact values, each request addressed 0x3F + board", async () => {
   const list = boards(2);
@@ -68,6 +68,21 @@ test("two boards on one line: each polled to its exact values, each request addr
   }
   assert.deepEqual([...new Set(bus.requests.map((r) => r.bytes[1]))].sort(), [0x40, 0x41]);
   for (const l of links) await l.close();
+});
+
+test("0x81 boards (asked at 0x80 + n, answering from 0x50 + n) and an A5 board on one line: exact values per board", async () => {
+  const list = boards(3, (i) => (i === 1 ? "a5" : "p81"));
+  const { bus, t } = await rig(list);
+  const links = await Promise.all(list.map((b) => t.open({ address: b.address, board: b.board ?? 0 })));
+  for (let round = 0; round < 2; round++) {
+    for (const [i, b] of list.entries()) assertScenarioValues((await pollOnce(links[i]!, profile(b), POLL)).snapshot, b);
+  }
+  const firstBytes = new Set(bus.requests.filter((r) => r.board !== 2).map((r) => r.bytes[0]));
+  assert.deepEqual([...firstBytes].sort(), [0x81, 0x83]);
+  assert.ok(bus.requests.filter((r) => r.board === 2).every((r) => r.bytes[0] === 0xa5 && r.bytes[1] === 0x41));
+  bus.silent.add(3); // a silent 0x81 board: a timeout for it alone
+  await assert.rejects(pollOnce(links[2]!, profile(list[2]!), POLL), (e: unknown) => e instanceof TransportError && e.kind === "no-reply");
+  assertScenarioValues((await pollOnce(links[0]!, profile(list[0]!), POLL)).snapshot, list[0]!);
 });
 
 test("three boards through the bridge's supervisors: exact values, never two requests outstanding on the line", async () => {
@@ -159,7 +174,8 @@ test("config: bms[].board is validated, several serial BMS need distinct boards,
   const bad = cfg([{ address: "C0:D6:3C:57:2E:01", board: 17 }]);
   assert.ok(!bad.ok && /bms\[0\]\.board: expected an RS485 board number, an integer 1–16, got 17/.test(bad.message), JSON.stringify(bad));
   const d2 = cfg([{ address: "C0:D6:3C:57:2E:01", protocol: "d2", board: 2 }]);
-  assert.ok(!d2.ok && /board addressing is documented for legacy A5 only/.test(d2.message), JSON.stringify(d2));
+  assert.ok(!d2.ok && /bms\[0\]\.board: expected protocol a5, p81 or auto: D2 has no board address/.test(d2.message), JSON.stringify(d2));
+  assert.ok(cfg([{ address: "C0:D6:3C:57:2E:01", protocol: "p81", board: 2 }]).ok);
   for (const [bms, re] of [
     [[{ address: "C0:D6:3C:57:2E:01", board: 1 }, { address: "C0:D6:3C:57:2E:02" }], /bms\[1\]\.board: several BMS on one serial line need a board number each/],
     [[{ address: "C0:D6:3C:57:2E:01", board: 2 }, { address: "C0:D6:3C:57:2E:02", board: 2 }], /bms\[1\]\.board: board 2 appears twice/],
