@@ -7,7 +7,7 @@ import type { DalyFields } from "../daly/fields.js";
 import { round } from "../daly/scales.js";
 import { P81_LAYOUT } from "../daly/modbus-layouts.js";
 import { toHex } from "../util/hex.js";
-import { faultWordNames, legacyAlarmNames } from "./alarms.js";
+import { faultWordNames, isUnnamedAlarm, legacyAlarmNames } from "./alarms.js";
 import type { PackState, Protocol, Snapshot } from "./snapshot.js";
 
 const STATES: readonly PackState[] = ["idle", "charging", "discharging"];
@@ -85,6 +85,7 @@ export function snapshotFromDaly(f: DalyFields, protocol: Protocol | undefined):
   }
   if (f.alarmBytes) {
     out.alarms = protocol === "p81" ? faultWordNames(f.alarmBytes, P81_LAYOUT.faultWords ?? []) : legacyAlarmNames(f.alarmBytes);
+    out.alarms_unnamed = out.alarms.filter(isUnnamedAlarm);
     out.alarm_raw = toHex(f.alarmBytes).replaceAll(" ", "");
   }
   if (s.fault_code !== undefined && s.fault_code !== 0) out.fault_code = s.fault_code;

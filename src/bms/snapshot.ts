@@ -56,12 +56,17 @@ export interface Snapshot {
   balancing?: number[];
   /** Active alarms as stable snake_case names (bms/alarms.ts lists every name). */
   alarms?: string[];
+  /** The entries of `alarms` that are bit-number fallbacks (no source documents the bit). */
+  alarms_unnamed?: string[];
   /** Raw alarm bytes as hex, so unnamed bits are never lost. */
   alarm_raw?: string;
   /** Legacy 0x98 byte 7 "fault code" when non-zero. */
   fault_code?: number;
-  /** "ok" after an accepted sample; "sleeping" when the module connects but the BMS does not answer (bms/gate.ts). */
-  status?: "ok" | "sleeping";
+  /**
+   * "ok" after an accepted sample; "sleeping" when the module connects but the BMS does not answer
+   * (bms/gate.ts); "busy" when another client holds the link's notify/write characteristic (BlueZ).
+   */
+  status?: "ok" | "sleeping" | "busy";
   /** Samples the plausibility gate rejected since start (bms/gate.ts). */
   rejected_samples?: number;
   /** Energy into / out of the battery since the counters were created [kWh] (bms/energy.ts). */

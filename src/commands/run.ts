@@ -95,6 +95,7 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
     health.add(a);
     s.on("snapshot", () => health.set(a, "online"));
     s.on("sleeping", () => health.set(a, "sleeping"));
+    s.on("busy", () => health.set(a, "busy"));
     s.on("failure", () => health.set(a, s.isOnline ? "online" : "offline"));
     s.on("scheduled", (at) => health.scheduled(a, at));
   }

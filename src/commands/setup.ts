@@ -65,12 +65,24 @@ export async function transportFor(config: Config, opts: { simulateWhenNoBms: bo
   if (config.transport === "bluez") {
     // BlueZ owns the adapter (HA OS, desktops): no raw socket, no capabilities, shares with HA
     // dbus-next and serialport are loaded only by the transport that uses them
+    const adapter = config.ble.adapter || `hci${config.ble.hciDeviceId}`;
+    if (!/^hci\d+$/.test(adapter) && !/^[0-9A-F]{2}(:[0-9A-F]{2}){5}$/i.test(adapter)) {
+      return { ok: false, exitCode: 2, message: `ble.adapter: expected an adapter name like hci1 or an address like 00:1A:7D:DA:71:13, got "${adapter}"` };
+    }
     const { BluezTransport } = await import("../transport/bluez/transport.js");
-    return { transport: new BluezTransport({ ...timing, adapter: `hci${config.ble.hciDeviceId}` }) };
+    return { transport: new BluezTransport({ ...timing, adapter }) };
   }
   if (config.transport === "serial") {
     if (!config.serial.path) return { ok: false, exitCode: 2, message: 'serial.path: expected the serial device of the adapter (e.g. /dev/serial/by-id/usb-…) with transport "serial"' };
-    if (config.bms.length !== 1) return { ok: false, exitCode: 2, message: 'bms: transport "serial" polls exactly one BMS (one per port); list one entry' };
+    if (config.bms.length === 0) return { ok: false, exitCode: 2, message: 'bms: transport "serial" needs at least one BMS entry' };
+    if (config.bms.length > 1) {
+      // several boards on one RS485 line: each entry names its board, each board once
+      const missing = config.bms.findIndex((b) => b.board === undefined);
+      if (missing >= 0) return { ok: false, exitCode: 2, message: `bms[${missing}].board: several BMS on one serial line need a board number each (1–16, as set on the boards)` };
+      const boards = config.bms.map((b) => b.board);
+      const dup = boards.findIndex((b, i) => boards.indexOf(b) !== i);
+      if (dup >= 0) return { ok: false, exitCode: 2, message: `bms[${dup}].board: board ${boards[dup]} appears twice on one serial line` };
+    }
     return { transport: new SerialTransport({ path: config.serial.path, baudRate: config.serial.baudRate, openTimeoutMs: ms(config.ble.connectTimeout) }) };
   }
   return {
@@ -92,6 +104,7 @@ export function targetsFor(config: Config, scenario: Scenario | undefined): BmsT
       protocol: b.protocol,
       invertCurrent: b.invertCurrent,
       pollIntervalMs: interval(b.pollInterval),
+      ...(b.board !== undefined ? { board: b.board } : {}),
     }));
   }
   return (scenario?.bms ?? []).map((b) => ({ address: b.address, ...(b.name ? { name: b.name } : {}), protocol: "auto" as const, invertCurrent: false, pollIntervalMs: interval(undefined) }));
@@ -112,7 +125,7 @@ export function supervisorOptions(config: Config, env: NodeJS.ProcessEnv = proce
     maxCurrentA: config.maxCurrent,
     // a serial port has no phone app to make room for: keep it open
     keepConnected: config.keepConnected || serial,
-    ...(serial ? { initialProfile: serialProfile } : {}),
+    ...(serial ? { initialProfile: (p: "a5" | "d2" | "p81", board?: number) => serialProfile(p, board) } : {}),
     requestTimeoutMs: Math.round(config.ble.requestTimeout * 1000),
     retries: config.ble.requestRetries,
     offlineAfter: config.offlineAfterFailures,

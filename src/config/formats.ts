@@ -19,6 +19,8 @@ export interface BmsConfig {
   readonly invertCurrent: boolean;
   /** Seconds; overrides the global pollInterval for this BMS. */
   readonly pollInterval?: number;
+  /** Transport "serial": board number 1–16 on a shared RS485 line (A5: request 0x3F + board, reply from board; 0x81: 0x80 + board / 0x50 + board). */
+  readonly board?: number;
 }
 
 /**
@@ -106,13 +108,13 @@ export function normaliseMac(s: string): string | undefined {
   return (t.replace(/[:-]/g, "").toUpperCase().match(/../g) ?? []).join(":");
 }
 
-const BMS_KEYS = ["address", "name", "protocol", "invertCurrent", "pollInterval"] as const;
+const BMS_KEYS = ["address", "name", "protocol", "invertCurrent", "pollInterval", "board"] as const;
 const BMS_LIST_EXPECTED =
-  "a list of BMS entries {address, name?, protocol?, invertCurrent?, pollInterval?} (JSON array) or comma-separated MAC addresses";
+  "a list of BMS entries {address, name?, protocol?, invertCurrent?, pollInterval?, board?} (JSON array) or comma-separated MAC addresses";
 
 function parseBmsItem(item: unknown, at: string): BmsConfig {
   if (typeof item !== "string" && !isRecord(item)) {
-    throw new ConfigValueError("a MAC address or an object {address, name?, protocol?, invertCurrent?, pollInterval?}", item, at);
+    throw new ConfigValueError("a MAC address or an object {address, name?, protocol?, invertCurrent?, pollInterval?, board?}", item, at);
   }
   const raw: Record<string, unknown> = typeof item === "string" ? { address: item } : item;
   for (const k of Object.keys(raw)) {
@@ -143,6 +145,13 @@ function parseBmsItem(item: unknown, at: string): BmsConfig {
       if (e instanceof ConfigValueError) throw new ConfigValueError(e.expected, e.got, `${at}.pollInterval`);
       throw e;
     }
+  }
+  if (raw.board !== undefined) {
+    if (typeof raw.board !== "number" || !Number.isInteger(raw.board) || raw.board < 1 || raw.board > 16) throw new ConfigValueError("an RS485 board number, an integer 1–16", raw.board, `${at}.board`);
+    if (out.protocol === "d2") {
+      throw new ConfigValueError(`protocol a5, p81 or auto: D2 has no board address (it is always D2)`, raw.board, `${at}.board`);
+    }
+    out.board = raw.board;
   }
   return out;
 }

@@ -18,6 +18,7 @@ import {
   MODBUS_D2,
   MODBUS_P81_REPLY,
   MODBUS_P81_REQUEST,
+  p81BoardAddresses,
   MODBUS_READ,
   MODBUS_WRITE_MULTIPLE,
   MODBUS_WRITE_SINGLE,
@@ -29,6 +30,18 @@ export type Family = "a5" | "modbus";
 export interface AssemblerOptions {
   /** Frame families to look for; bytes that start another family are garbage. Default both. */
   families?: readonly Family[];
+  /**
+   * 0x81 boards of an RS485 line to recognise besides board 1 (0x81/0x51): board n's requests
+   * start 0x80 + n, its replies 0x50 + n. Off by default: every extra start byte is one more way
+   * for line noise to look like a frame start.
+   */
+  p81Boards?: readonly number[];
+}
+
+/** First bytes of 0x81 requests and replies an assembler accepts. */
+interface P81Addresses {
+  request: ReadonlySet<number>;
+  reply: ReadonlySet<number>;
 }
 
 /** Result of trying to read one frame at a position. */
@@ -46,11 +59,14 @@ export class FrameAssembler {
   private pendingReason: RejectReason = "garbage";
   private readonly a5: boolean;
   private readonly modbus: boolean;
+  private readonly p81: P81Addresses;
 
   constructor(opts: AssemblerOptions = {}) {
     const fam = opts.families ?? ["a5", "modbus"];
     this.a5 = fam.includes("a5");
     this.modbus = fam.includes("modbus");
+    const boards = (opts.p81Boards ?? []).map(p81BoardAddresses);
+    this.p81 = { request: new Set([MODBUS_P81_REQUEST, ...boards.map((a) => a.request)]), reply: new Set([MODBUS_P81_REPLY, ...boards.map((a) => a.reply)]) };
   }
 
   /** Adds a chunk and returns every item that is now decidable. */
@@ -111,8 +127,8 @@ export class FrameAssembler {
   private attempt(b: Uint8Array, i: number): Attempt {
     const first = b[i];
     if (first === A5_START && this.a5) return attemptA5(b, i);
-    if (this.modbus && (first === MODBUS_D2 || first === MODBUS_P81_REQUEST || first === MODBUS_P81_REPLY)) {
-      return attemptModbus(b, i);
+    if (this.modbus && first !== undefined && (first === MODBUS_D2 || this.p81.request.has(first) || this.p81.reply.has(first))) {
+      return attemptModbus(b, i, this.p81);
     }
     return { status: "invalid", reason: "garbage" };
   }
@@ -149,13 +165,13 @@ function attemptA5(b: Uint8Array, i: number): Attempt {
  * decided yet keeps the candidate waiting. Replies come first: a valid reply CRC over LEN+3 bytes
  * is what a BMS sends; our own request has LEN = 0 (register high byte) and is never a reply.
  */
-function attemptModbus(b: Uint8Array, i: number): Attempt {
+function attemptModbus(b: Uint8Array, i: number, p81: P81Addresses): Attempt {
   if (b.length - i < 3) return { status: "incomplete" };
   const addr = b[i] ?? 0;
   const fn = b[i + 1] ?? 0;
   const protocol: ModbusProtocol = addr === MODBUS_D2 ? "d2" : "p81";
-  const canReply = addr !== MODBUS_P81_REQUEST;
-  const canRequest = addr !== MODBUS_P81_REPLY;
+  const canReply = !p81.request.has(addr);
+  const canRequest = !p81.reply.has(addr);
   const avail = b.length - i;
   const shapes: Array<{ len: number; make: () => RawFrame }> = [];
 

@@ -28,6 +28,8 @@ export interface Step {
 export interface DeviceProfile {
   protocol: WireProtocol;
   a5Host?: A5HostAddress;
+  /** 0x81 on an RS485 line of several boards: this board's number (requests at 0x80 + n). */
+  p81Board?: number;
   /** Ask for version strings (first poll after a connect). */
   wantVersion: boolean;
   /**
@@ -94,8 +96,9 @@ export function pollPlan(dev: DeviceProfile): Step[] {
       return steps;
     }
     case "p81": {
-      const steps = [modbus("block1", { protocol: "p81", block: "block1" }), modbus("block2", { protocol: "p81", block: "block2" })];
-      if (dev.wantVersion) steps.push(modbus("version", { protocol: "p81", block: "version" }, true));
+      const board = dev.p81Board !== undefined ? { board: dev.p81Board } : {};
+      const steps = [modbus("block1", { protocol: "p81", block: "block1", ...board }), modbus("block2", { protocol: "p81", block: "block2", ...board })];
+      if (dev.wantVersion) steps.push(modbus("version", { protocol: "p81", block: "version", ...board }, true));
       return steps;
     }
   }

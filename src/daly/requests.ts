@@ -8,11 +8,12 @@ import { crc16modbus, sum8 } from "./checksum.js";
 import {
   A5_DATA_LEN,
   A5_FRAME_LEN,
-  A5_HOST_ADDRESSES,
+  isA5Host,
   A5_START,
   type A5HostAddress,
   MODBUS_D2,
   MODBUS_P81_REQUEST,
+  p81BoardAddresses,
   MODBUS_READ,
 } from "./constants.js";
 
@@ -48,10 +49,9 @@ export type P81Block = keyof (typeof MODBUS_BLOCKS)["p81"];
 export type ReadRequest =
   | { protocol: "a5"; command: A5ReadCommand; host: A5HostAddress }
   | { protocol: "d2"; block: D2Block }
-  | { protocol: "p81"; block: P81Block };
+  | { protocol: "p81"; block: P81Block; /** RS485 board (default 1: address 0x81). */ board?: number };
 
 const A5_SET: ReadonlySet<number> = new Set(A5_READ_COMMANDS);
-const HOST_SET: ReadonlySet<number> = new Set(A5_HOST_ADDRESSES);
 
 /** Builds the bytes of a whitelisted read request. Throws only on a programmer error. */
 export function encodeRequest(req: ReadRequest): Uint8Array {
@@ -59,7 +59,7 @@ export function encodeRequest(req: ReadRequest): Uint8Array {
     case "a5": {
       // runtime guard too: a JS caller or a cast must not smuggle a write command through
       if (!A5_SET.has(req.command)) throw new Error(`not a whitelisted read command: 0x${hex(req.command)}`);
-      if (!HOST_SET.has(req.host)) throw new Error(`not a host address: 0x${hex(req.host)}`);
+      if (!isA5Host(req.host)) throw new Error(`not a host address: 0x${hex(req.host)}`);
       const f = new Uint8Array(A5_FRAME_LEN);
       f[0] = A5_START;
       f[1] = req.host;
@@ -71,7 +71,7 @@ export function encodeRequest(req: ReadRequest): Uint8Array {
     case "d2":
       return modbusRead(MODBUS_D2, blockOf("d2", req.block));
     case "p81":
-      return modbusRead(MODBUS_P81_REQUEST, blockOf("p81", req.block));
+      return modbusRead(req.board === undefined ? MODBUS_P81_REQUEST : p81BoardAddresses(req.board).request, blockOf("p81", req.block));
   }
 }
 

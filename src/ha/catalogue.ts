@@ -31,6 +31,8 @@ interface EntityBase {
   entityCategory?: "diagnostic";
   /** Set only to `false`; absent means HA's default (enabled). */
   enabledByDefault?: false;
+  /** json_attributes_template, read from the state topic; must render a JSON object. */
+  attributesTemplate?: string;
 }
 
 export interface SensorEntity extends EntityBase {
@@ -50,8 +52,6 @@ export interface SensorEntity extends EntityBase {
 export interface BinarySensorEntity extends EntityBase {
   component: "binary_sensor";
   deviceClass?: BinarySensorDeviceClass;
-  /** json_attributes_template, read from the state topic; must render a JSON object. */
-  attributesTemplate?: string;
 }
 
 export type EntitySpec = SensorEntity | BinarySensorEntity;
@@ -77,6 +77,13 @@ export function ifDefined(field: keyof Snapshot, body: string): string {
 
 const PACK_STATES = ["idle", "charging", "discharging"] as const;
 const DIAG = "diagnostic" as const;
+/**
+ * Attributes of the alarm entities: every active alarm, and which of them are documented names
+ * (`named`) and which only a bit number (`unnamed`: `fault_<reg>_bit_<n>`, `unknown_b<b>_bit<n>`).
+ */
+const ALARM_ATTRIBUTES =
+  "{% set a = value_json.alarms | default([]) %}{% set u = value_json.alarms_unnamed | default([]) %}" +
+  "{{ {'alarms': a, 'named': a | reject('in', u) | list, 'unnamed': u} | tojson }}";
 
 /**
  * Fixed entities, in the order they are discovered. Per-cell and per-sensor entities come from
@@ -146,11 +153,11 @@ export const CATALOGUE: readonly EntitySpec[] = [
     entityCategory: DIAG, enabledByDefault: false },
   // On while any alarm is active; the list itself goes into the entity's attributes.
   { key: "problem", component: "binary_sensor", name: "Problem", source: "alarms", valueTemplate: onOffTemplate("alarms"),
-    deviceClass: "problem", entityCategory: DIAG, attributesTemplate: "{{ {'alarms': value_json.alarms | default([])} | tojson }}" },
+    deviceClass: "problem", entityCategory: DIAG, attributesTemplate: ALARM_ATTRIBUTES },
   // Text state: HA drops states longer than 255 characters, so cut the list there.
   { key: "alarms", component: "sensor", name: "Alarms", source: "alarms",
     valueTemplate: ifDefined("alarms", "{{ (value_json.alarms | join(', ') or 'none') | truncate(255, true, '…', 0) }}"),
-    icon: "mdi:alert-circle-outline", entityCategory: DIAG },
+    icon: "mdi:alert-circle-outline", entityCategory: DIAG, attributesTemplate: ALARM_ATTRIBUTES },
   // --- energy dashboard (home-assistant.md §2.3: two positive, cumulative kWh sensors) ----------
   { key: "energy_charged", component: "sensor", name: "Energy charged", source: "energy_charged_kWh",
     valueTemplate: valueTemplate("energy_charged_kWh"), deviceClass: "energy", unit: "kWh", stateClass: "total_increasing", precision: 3 },
@@ -158,7 +165,7 @@ export const CATALOGUE: readonly EntitySpec[] = [
     valueTemplate: valueTemplate("energy_discharged_kWh"), deviceClass: "energy", unit: "kWh", stateClass: "total_increasing", precision: 3 },
   // --- bridge diagnostics ---------------------------------------------------------------------
   { key: "status", component: "sensor", name: "Status", source: "status", valueTemplate: valueTemplate("status"),
-    deviceClass: "enum", options: ["ok", "sleeping"], icon: "mdi:sleep", entityCategory: DIAG },
+    deviceClass: "enum", options: ["ok", "sleeping", "busy"], icon: "mdi:sleep", entityCategory: DIAG },
   { key: "rejected_samples", component: "sensor", name: "Rejected samples", source: "rejected_samples",
     valueTemplate: valueTemplate("rejected_samples"), stateClass: "total_increasing", precision: 0, icon: "mdi:filter-remove",
     entityCategory: DIAG },

@@ -20,7 +20,7 @@ export type BmsLabelValues = Record<BmsLabel, string>;
 export const POLL_DURATION_BUCKETS: readonly number[] = [0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30];
 
 /** `kind` label values of daly_bms_poll_errors_total: TransportError kinds, "other" for the rest. */
-export const ERROR_KINDS = ["timeout", "not-found", "gatt-missing", "link-lost", "adapter", "no-reply", "corrupt", "other"] as const;
+export const ERROR_KINDS = ["timeout", "not-found", "gatt-missing", "link-lost", "adapter", "no-reply", "corrupt", "busy", "other"] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 // Compile-time guard: a new TransportError kind must be added above.
 const everyKindListed: [Exclude<TransportError["kind"], ErrorKind>] extends [never] ? true : false = true;

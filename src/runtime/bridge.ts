@@ -28,8 +28,27 @@ export class Bridge {
     this.supervisors = o.targets.map((t) => new Supervisor(t, o.transport, this.queue, o.supervisor));
   }
 
+  /** True while the transport reports its adapter gone. */
+  private adapterDown = false;
+  private offAdapter: (() => void) | undefined;
+
   async start(): Promise<void> {
     await this.o.sink.start();
+    // bluetoothd restarts, adapter unplugged or powered off (BlueZ): one log line, every BMS
+    // offline once, polling resumes by itself when the adapter is back
+    this.offAdapter = this.o.transport.onAdapter?.((st) => {
+      if (st.up) {
+        if (!this.adapterDown) return;
+        this.adapterDown = false;
+        this.o.log.info({ adapter: st.why }, "Bluetooth adapter back: polling resumes");
+        for (const s of this.supervisors) s.adapterBack();
+      } else {
+        if (this.adapterDown) return;
+        this.adapterDown = true;
+        this.o.log.warn({ why: st.why }, "Bluetooth adapter gone: every BMS offline until it is back");
+        for (const s of this.supervisors) s.adapterLost();
+      }
+    });
     for (const s of this.supervisors) {
       const log = this.o.log.child({ bms: s.target.address, ...(s.target.name ? { name: s.target.name } : {}) });
       s.on("snapshot", (snap, stats) => {
@@ -46,6 +65,10 @@ export class Bridge {
       });
       s.on("sleeping", (partial) => {
         this.logOnce(s, "sleeping", () => log.info("BMS asleep: the module answers, the BMS does not; keeping the last values"));
+        this.o.sink.partial(s.target, partial).catch((e: unknown) => log.warn({ err: String(e) }, "publishing the state failed"));
+      });
+      s.on("busy", (partial, why) => {
+        this.logOnce(s, "busy", () => log.warn({ err: why.message }, "BMS in use by another client: keeping the last values, retrying at the poll interval"));
         this.o.sink.partial(s.target, partial).catch((e: unknown) => log.warn({ err: String(e) }, "publishing the state failed"));
       });
       s.on("availability", (online) => {
@@ -65,6 +88,7 @@ export class Bridge {
   /** Aborts polls, releases BLE, publishes offline, disconnects; bounded by timeoutMs overall. */
   async stop(timeoutMs = 4000): Promise<void> {
     this.abort.abort();
+    this.offAdapter?.();
     const work = (async () => {
       await Promise.allSettled(this.running);
       await this.o.transport.shutdown().catch(() => undefined);

@@ -9,7 +9,7 @@
  */
 import { renameSync, writeFileSync } from "node:fs";
 
-export type BmsHealthState = "online" | "offline" | "sleeping" | "unknown";
+export type BmsHealthState = "online" | "offline" | "sleeping" | "busy" | "unknown";
 
 export interface HealthReport {
   ok: boolean;

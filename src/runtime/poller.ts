@@ -90,7 +90,7 @@ class Receiver {
   }
 
   /** Writes a request and waits until `accept` says done, the timeout, link loss or abort. */
-  async exchange(bytes: Uint8Array, timeoutMs: number, accept: (f: RawFrame) => boolean): Promise<Wake> {
+  async exchange(bytes: Uint8Array, timeoutMs: number, accept: (f: RawFrame) => boolean, p81Board?: number): Promise<Wake> {
     if (this.closed || !this.link.isOpen) return "closed";
     if (this.signal?.aborted) return "aborted";
     this.stats.requests += 1;
@@ -98,7 +98,8 @@ class Receiver {
     // a fresh assembler from the moment this request is written: nothing buffered before it (a
     // stale fragment) is joined to its reply. Frames that arrive while the write is in flight are
     // accepted: a reply can share a radio event with the write's acknowledgement.
-    const asm = new FrameAssembler();
+    // a 0x81 board n of an RS485 line answers from 0x50 + n (serial-bus.ts)
+    const asm = new FrameAssembler(p81Board !== undefined ? { p81Boards: [p81Board] } : {});
     this.asm = asm;
     const result = new Promise<Wake>((resolve) => {
       this.wake = resolve;
@@ -136,7 +137,7 @@ export async function pollOnce(link: BleLink, known: DeviceProfile | undefined, 
     const col = new Collector();
     const next: DeviceProfile = { ...profile, wantVersion: false };
     for (const step of pollPlan(profile)) {
-      const ok = await runStep(rx, step, col, opts);
+      const ok = await runStep(rx, step, col, opts, profile.p81Board);
       if (step.label === "mos") {
         // answered without a MOS temperature: unsupported; no answer: maybe a lost reply, count it
         // unless the block has answered before
@@ -158,7 +159,7 @@ export async function pollOnce(link: BleLink, known: DeviceProfile | undefined, 
   }
 }
 
-async function runStep(rx: Receiver, step: Step, col: Collector, opts: PollOptions): Promise<boolean> {
+async function runStep(rx: Receiver, step: Step, col: Collector, opts: PollOptions, p81Board?: number): Promise<boolean> {
   const e = step.expect(col.fields);
   if (e === "skip") return true;
   const needed = e.family === "a5" ? e.frames : 1;
@@ -179,7 +180,7 @@ async function runStep(rx: Receiver, step: Step, col: Collector, opts: PollOptio
       }
       got.set(frameKey(f), f);
       return got.size >= needed;
-    });
+    }, p81Board);
     if (wake === "closed") throw linkLost(`during ${step.label}`);
     if (wake === "aborted") throw new TransportError("poll aborted", "timeout");
     if (wake === "frame-done" || got.size >= needed) {

@@ -25,12 +25,14 @@ export interface BmsTarget {
   protocol: "auto" | "a5" | "d2" | "p81";
   invertCurrent: boolean;
   pollIntervalMs: number;
+  /** Serial: board number on a shared RS485 line (legacy A5 addressing). */
+  board?: number;
 }
 
 export interface SupervisorOptions {
   keepConnected: boolean;
   /** Profile for a configured protocol (serial: legacy A5 from host 0x40); default {protocol}. */
-  initialProfile?: (p: "a5" | "d2" | "p81") => DeviceProfile | undefined;
+  initialProfile?: (p: "a5" | "d2" | "p81", board?: number) => DeviceProfile | undefined;
   /** Largest believable |current| [A] (plausibility gate). */
   maxCurrentA?: number;
   /** Where to persist the energy counters (one JSON file per BMS); absent = memory only. */
@@ -52,6 +54,11 @@ export interface SupervisorEvents {
   rejected: [rule: GateRule, total: number];
   /** The module answers the link but the BMS does not (asleep): entities keep their last values. */
   sleeping: [partial: Snapshot];
+  /**
+   * Reachable, but another client holds what the poll needs (BlueZ: notify/write acquired by
+   * another D-Bus client): status "busy", entities keep their last values, retried at the interval.
+   */
+  busy: [partial: Snapshot, reason: Error];
 }
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
@@ -65,6 +72,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly gate: PlausibilityGate;
   private readonly energy: EnergyCounter;
   polls = 0;
+  /** The adapter is gone (bluetoothd stopped, unplugged, powered off): offline, polls wait for it. */
+  private adapterGone = false;
+  /** Ends the wait between polls early (adapter back). */
+  private wakeUp: (() => void) | undefined;
 
   constructor(
     readonly target: BmsTarget,
@@ -73,7 +84,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     private readonly opts: SupervisorOptions,
   ) {
     super();
-    if (target.protocol !== "auto") this.profile = opts.initialProfile?.(target.protocol) ?? { protocol: target.protocol, wantVersion: true };
+    // a board on a shared line is addressed from the first request: "auto" means legacy A5 there
+    // (the probe's 0x80 would be answered by every board at once)
+    const protocol = target.protocol === "auto" && target.board !== undefined ? "a5" : target.protocol;
+    if (protocol !== "auto") this.profile = opts.initialProfile?.(protocol, target.board) ?? { protocol, wantVersion: true };
     this.gate = new PlausibilityGate({ maxCurrentA: opts.maxCurrentA ?? 1000 });
     const id = bmsIdFromMac(target.address);
     // integrate across at most three missed polls; a longer gap is not guessed
@@ -99,11 +113,51 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const delay = nextDelayMs(this.failures, { intervalMs: this.target.pollIntervalMs, offlineAfter: this.opts.offlineAfter, maxMs: this.opts.maxBackoffMs });
       const now = performance.now();
       due = this.failures === 0 ? Math.max(due + delay, now) : now + delay; // never catch up in a burst
-      this.emit("scheduled", Date.now() + (due - now));
-      await sleep(due - now, undefined, { signal }).catch(() => undefined);
+      // while the adapter is gone nothing is polled until it is back (wake()), or at the backoff
+      // cap in case that news was missed
+      const wait = this.adapterGone ? Math.max(this.opts.maxBackoffMs, due - now) : due - now;
+      this.emit("scheduled", Date.now() + wait);
+      await this.pause(wait, signal);
+      if (this.woken) {
+        this.woken = false;
+        due = performance.now();
+      }
     }
     this.energy.flush();
     await this.release();
+  }
+
+  private woken = false;
+
+  private async pause(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.woken) return;
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    this.wakeUp = onAbort;
+    try {
+      await sleep(ms, undefined, { signal: ac.signal }).catch(() => undefined);
+    } finally {
+      this.wakeUp = undefined;
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /**
+   * The adapter went away: the BMS goes offline once (no failures counted, no per-poll errors) and
+   * polling waits for `adapterBack()`.
+   */
+  adapterLost(): void {
+    this.adapterGone = true;
+    this.setOnline(false);
+  }
+
+  /** The adapter is usable again: poll now, on the normal schedule from here. */
+  adapterBack(): void {
+    this.adapterGone = false;
+    this.failures = 0;
+    this.woken = true;
+    this.wakeUp?.();
   }
 
   /** One poll; never throws (failures become events). */
@@ -118,7 +172,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (!this.link?.isOpen) {
         // versions are read once (probe or first poll), not on every connect: with the link
         // released between polls that would cost 1–2 requests per cycle (bench)
-        this.link = await this.transport.open({ address: this.target.address }, signal);
+        this.link = await this.transport.open({ address: this.target.address, ...(this.target.board !== undefined ? { board: this.target.board } : {}) }, signal);
       }
       const r = await pollOnce(this.link, this.profile, { requestTimeoutMs: this.opts.requestTimeoutMs, retries: this.opts.retries, ...(signal ? { signal } : {}) });
       this.profile = r.profile;
@@ -147,6 +201,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.asleep(this.profile ? { protocol: this.profile.protocol } : {});
         return;
       }
+      // held by another client: not a failure (no backoff, no offline), the next poll is at the interval
+      if (e instanceof TransportError && e.kind === "busy") {
+        this.failures = 0;
+        this.emit("busy", { ...(this.profile ? { protocol: this.profile.protocol } : {}), ...this.sticky, status: "busy", rejected_samples: this.gate.rejected }, e);
+        this.setOnline(true);
+        return;
+      }
+      // the adapter is gone: the BMS went offline once already; no per-poll failures until it is back
+      if (this.adapterGone) return;
       this.failures += 1;
       this.emit("failure", e instanceof Error ? e : new Error(String(e)), this.failures);
       if (this.failures >= this.opts.offlineAfter) this.setOnline(false);

@@ -7,10 +7,10 @@
 import { FrameAssembler } from "../daly/assembler.js";
 import { A5_LAYOUTS, A5_TEXT_COMMANDS, type Raw } from "../daly/a5-layouts.js";
 import { crc16modbus, sum8 } from "../daly/checksum.js";
-import { A5_FRAME_LEN, MODBUS_D2, MODBUS_P81_REPLY } from "../daly/constants.js";
+import { A5_FRAME_LEN, a5BoardHost, MODBUS_D2, MODBUS_P81_REPLY, MODBUS_P81_REQUEST, p81BoardAddresses } from "../daly/constants.js";
 import type { ModbusProtocol } from "../daly/frame.js";
 import { layoutFor } from "../daly/modbus-layouts.js";
-import { ALARM_NAMES } from "../bms/alarms.js";
+import { ALARM_NAMES, p81FaultBit } from "../bms/alarms.js";
 import type { BatteryState } from "./battery.js";
 import type { Protocol } from "../bms/snapshot.js";
 
@@ -20,21 +20,36 @@ export interface ResponderOptions {
   a5Hosts?: readonly number[];
   /** Send all 16 cell / 3 temperature frames (BLE module quirk). */
   a5AllFrames?: boolean;
+  /**
+   * RS485 board n of several: legacy A5 answered only from 0x3F + n and replied from n (overrides
+   * a5Hosts); 0x81 answered only at 0x80 + n and replied from 0x50 + n. Without it 0x81 is 0x81/0x51.
+   */
+  board?: number;
 }
 
 /** Returns a function mapping written bytes to the reply frames, in order. */
 export function createResponder(state: () => BatteryState, opts: ResponderOptions): (written: Uint8Array) => Uint8Array[] {
-  const asm = new FrameAssembler();
-  const hosts = new Set(opts.a5Hosts ?? [0x80, 0x40]);
+  const asm = new FrameAssembler(opts.board !== undefined && opts.protocol === "p81" ? { p81Boards: [opts.board] } : {});
+  const board = opts.board;
+  const p81 = board !== undefined ? p81BoardAddresses(board) : { request: MODBUS_P81_REQUEST, reply: MODBUS_P81_REPLY };
+  const hosts = new Set(board !== undefined ? [a5BoardHost(board)] : (opts.a5Hosts ?? [0x80, 0x40]));
   return (written) => {
     const replies: Uint8Array[] = [];
     for (const it of asm.push(written)) {
       if (!it.ok) continue;
       const f = it.frame;
       if (f.family === "a5" && f.direction === "request" && opts.protocol === "a5" && hosts.has(f.address)) {
-        replies.push(...a5Replies(f.command, state(), opts.a5AllFrames ?? false));
-      } else if (f.family === "modbus" && f.kind === "read-request" && f.protocol === opts.protocol) {
-        replies.push(modbusReply(f.protocol, f.register, f.count, state()));
+        const frames = a5Replies(f.command, state(), opts.a5AllFrames ?? false);
+        // board n replies from address n (DSB: reply[1] + 0x3F = request address)
+        if (board !== undefined) {
+          for (const r of frames) {
+            r[1] = board;
+            r[12] = sum8(r, 12);
+          }
+        }
+        replies.push(...frames);
+      } else if (f.family === "modbus" && f.kind === "read-request" && f.protocol === opts.protocol && (f.protocol === "d2" || f.bytes[0] === p81.request)) {
+        replies.push(modbusReply(f.protocol, f.register, f.count, state(), p81.reply));
       }
     }
     return replies;
@@ -124,7 +139,7 @@ function alarmBytes(names: readonly string[], length: number): Uint8Array {
   return d;
 }
 
-function modbusReply(p: ModbusProtocol, start: number, count: number, s: BatteryState): Uint8Array {
+function modbusReply(p: ModbusProtocol, start: number, count: number, s: BatteryState, p81Reply: number): Uint8Array {
   const L = layoutFor(p);
   const regs = new Map<number, number>();
   for (const row of L.rows) {
@@ -136,6 +151,14 @@ function modbusReply(p: ModbusProtocol, start: number, count: number, s: Battery
   if (L.alarms) {
     const b = alarmBytes(s.alarms, 2 * L.alarms.count);
     for (let i = 0; i < L.alarms.count; i++) regs.set(L.alarms.start + i, ((b[2 * i] ?? 0) << 8) | (b[2 * i + 1] ?? 0));
+  }
+  if (L.faultWords) {
+    // 0x81: named alarms at their documented bits, `fault_<reg>_bit_<n>` at theirs (bms/alarms.ts)
+    for (const r of L.faultWords) regs.set(r, 0);
+    for (const name of s.alarms) {
+      const at = p81FaultBit(name);
+      if (at && L.faultWords.includes(at.reg)) regs.set(at.reg, (regs.get(at.reg) ?? 0) | (1 << at.bit));
+    }
   }
   const m = L.balanceMask;
   if (m) {
@@ -157,7 +180,7 @@ function modbusReply(p: ModbusProtocol, start: number, count: number, s: Battery
     }
   }
   const f = new Uint8Array(5 + 2 * count);
-  f[0] = p === "d2" ? MODBUS_D2 : MODBUS_P81_REPLY;
+  f[0] = p === "d2" ? MODBUS_D2 : p81Reply;
   f[1] = 0x03;
   f[2] = (2 * count) & 0xff;
   for (let i = 0; i < count; i++) {

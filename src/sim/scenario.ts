@@ -33,6 +33,12 @@ export interface ScenarioBms {
   a5_hosts?: number[];
   /** Legacy: send all 16 cell frames / 3 temperature frames regardless of counts (BLE quirk, §2.3). */
   a5_all_frames?: boolean;
+  /**
+   * Wired RS485 only: this BMS is board n (1–16) of several on one line. Legacy A5: answers
+   * requests addressed 0x3F + n and replies from address n (daly-protocol.md §2.1, DSB); 0x81:
+   * answers 0x80 + n, replies from 0x50 + n. Without it: A5 0x80/0x40 → 0x01, 0x81 → 0x51.
+   */
+  board?: number;
   /** Sinusoidal drift per key: {"current_A": {"amplitude": 5, "period_s": 60}} (soak tests). */
   drift?: Partial<Record<"current_A" | "soc_pct" | "cells_mV" | "temperatures_C", { amplitude: number; period_s: number }>>;
   faults?: SimFaults;
@@ -50,7 +56,7 @@ const KNOWN = new Set([
   "name", "address", "protocol", "cells_mV", "temperatures_C", "current_A", "soc_pct", "remaining_Ah", "cycles",
   "charge_mosfet", "discharge_mosfet", "out_of_range", "voltage_V", "rated_capacity_Ah", "mos_temp_C",
   "charger_connected", "load_connected", "balancing", "alarms", "firmware_version", "hardware_version", "a5_hosts",
-  "a5_all_frames", "drift", "faults", "timing", "mtu", "gatt_layout",
+  "a5_all_frames", "drift", "faults", "timing", "mtu", "gatt_layout", "board",
 ]);
 
 export type ScenarioResult = { ok: true; scenario: Scenario } | { ok: false; message: string };
@@ -109,6 +115,9 @@ export function parseScenario(json: unknown, where = "scenario"): ScenarioResult
       out_of_range: bool("out_of_range", false),
     };
     for (const v of Object.values(vals)) if (typeof v === "string") return fail(v);
+    if (raw.board !== undefined && (typeof raw.board !== "number" || !Number.isInteger(raw.board) || raw.board < 1 || raw.board > 16 || protocol === "d2")) {
+      return fail(`${at}.board must be an integer 1–16 on an a5 or p81 board (D2 has no board address)`);
+    }
     out.push({
       ...(raw as Partial<ScenarioBms>),
       address: address.toUpperCase(),

@@ -12,6 +12,8 @@ export interface Advert {
 export interface LinkTarget {
   address: string;
   name?: string;
+  /** Serial: board number on a shared RS485 line; its replies only reach this link. */
+  board?: number;
 }
 
 export interface BleLink {
@@ -27,8 +29,19 @@ export interface BleLink {
   close(): Promise<void>;
 }
 
+/** The adapter went away (bluetoothd stopped, unplugged, powered off) or came back. */
+export interface AdapterStatus {
+  up: boolean;
+  why: string;
+}
+
 export interface BleTransport {
   readonly kind: string;
+  /**
+   * Adapter lifecycle, where the transport can watch it (BlueZ): called on each change; returns
+   * the unsubscribe function.
+   */
+  onAdapter?(fn: (s: AdapterStatus) => void): () => void;
   scan(seconds: number, signal?: AbortSignal): Promise<Advert[]>;
   open(target: LinkTarget, signal?: AbortSignal): Promise<BleLink>;
   /** Stops scanning, drops every link, releases the adapter. */

@@ -6,7 +6,7 @@
  * device never appears, device vanishes after n writes.
  */
 import { EventEmitter } from "node:events";
-import dbus, { type MessageBus } from "dbus-next";
+import dbus, { type Message, type MessageBus } from "dbus-next";
 import { GATT_LAYOUTS } from "../../src/daly/constants.js";
 import { batteryAt } from "../../src/sim/battery.js";
 import { createResponder } from "../../src/sim/responder.js";
@@ -23,6 +23,8 @@ export interface MockFaults {
   vanishAfterWrites?: number;
   /** The write characteristic lacks write-without-response (client must use "request"). */
   noWriteWithoutResponse?: boolean;
+  /** Another client holds the notify characteristic with AcquireNotify: StartNotify → NotPermitted "Notify acquired". */
+  notifyAcquired?: boolean;
 }
 
 export interface MockDevice {
@@ -32,6 +34,11 @@ export interface MockDevice {
   faults: MockFaults;
   counters: { connects: number; disconnects: number; writes: number; startNotify: number; stopNotify: number; writeTypes: string[] };
   present: boolean;
+  /** Unique bus names with a notify session on the notify characteristic (BlueZ keeps one per client). */
+  notifySessions: Set<string>;
+  /** Unique bus names that called Connect / Disconnect, in order. */
+  connectedBy: string[];
+  disconnectedBy: string[];
 }
 
 export interface BluezMockOptions {
@@ -39,8 +46,10 @@ export interface BluezMockOptions {
   adapter?: string;
   /** Devices BlueZ already knows at start (exported without discovery). */
   known?: string[];
-  /** Devices already connected at start: a stale link left by an earlier run. */
+  /** Devices already connected at start (by another client, or a link left by an earlier run). */
   connected?: string[];
+  /** Adapter1.Address (default 00:1A:7D:DA:71:13). */
+  adapterAddress?: string;
   now?: () => number;
 }
 
@@ -51,26 +60,40 @@ export class BluezMock extends EventEmitter {
   readonly discovery = { starts: 0, stops: 0, active: false, filters: [] as Array<Record<string, unknown>> };
   private readonly objects = new Map<string, MockIface[]>();
   private readonly om = new ObjectManager(() => this.managed());
-  private readonly adapterPath: string;
+  readonly adapterPath: string;
+  readonly adapter: Adapter1;
+  /** Unique name of the client whose method call is being handled (set before each call). */
+  private caller = "";
+  private bus: MessageBus;
 
   private constructor(
     private readonly daemon: PrivateBus,
-    private readonly bus: MessageBus,
+    bus: MessageBus,
     opts: BluezMockOptions,
   ) {
     super();
+    this.bus = bus;
     this.adapterPath = `/org/bluez/${opts.adapter ?? "hci0"}`;
-    bus.export("/", this.om);
-    this.add(this.adapterPath, [
-      new Adapter1({
-        startDiscovery: () => this.startDiscovery(),
-        stopDiscovery: () => this.stopDiscovery(),
-        setFilter: (f) => this.discovery.filters.push(Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v instanceof dbus.Variant ? (v.value as unknown) : v]))),
-      }),
-    ]);
+    this.adapter = new Adapter1({
+      startDiscovery: () => this.startDiscovery(),
+      stopDiscovery: () => this.stopDiscovery(),
+      setFilter: (f) => this.discovery.filters.push(Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v instanceof dbus.Variant ? (v.value as unknown) : v]))),
+    });
+    if (opts.adapterAddress) this.adapter.Address = opts.adapterAddress;
+    this.attach(bus);
+    this.add(this.adapterPath, [this.adapter]);
     for (const b of opts.scenario.bms) this.createDevice(b, opts.now ?? Date.now);
     for (const a of [...(opts.known ?? []), ...(opts.connected ?? [])]) this.appear(this.device(a));
     for (const a of opts.connected ?? []) this.linkUp(this.device(a));
+  }
+
+  private attach(bus: MessageBus): void {
+    bus.addMethodHandler((m: Message) => {
+      if (bus !== this.bus) return true; // a killed bluetoothd answers nothing (calls still buffered)
+      this.caller = m.sender ?? "";
+      return false; // only noted: the exported objects answer
+    });
+    bus.export("/", this.om);
   }
 
   /** Starts a private bus and the mock on it; `address` is what the client connects to. */
@@ -86,6 +109,60 @@ export class BluezMock extends EventEmitter {
       await daemon.stop();
       throw e;
     }
+  }
+
+  /**
+   * bluetoothd dies: its bus connection closes (the daemon sends NameOwnerChanged org.bluez → ""),
+   * every link and every object with it, no signals (a dead process sends none).
+   */
+  kill(): void {
+    for (const d of this.devices.values()) {
+      d.iface.Connected = false;
+      d.iface.ServicesResolved = false;
+      d.present = false;
+      d.notifySessions.clear();
+    }
+    this.discovery.active = false;
+    for (const [path, ifaces] of this.objects) for (const i of ifaces) this.bus.unexport(path, i);
+    this.bus.unexport("/", this.om);
+    this.objects.clear();
+    const dead = this.bus;
+    this.bus = dbus.sessionBus({ busAddress: this.daemon.address }); // not yet the owner of org.bluez
+    dead.disconnect();
+    this.emit("killed");
+  }
+
+  /** bluetoothd starts again: takes org.bluez, then exports its adapter (InterfacesAdded). */
+  async restart(): Promise<void> {
+    const bus = this.bus;
+    this.attach(bus);
+    await bus.requestName("org.bluez", dbus.NameFlag.DO_NOT_QUEUE);
+    this.add(this.adapterPath, [this.adapter]);
+  }
+
+  /** The adapter is unplugged: its devices, then the adapter object are removed (InterfacesRemoved). */
+  removeAdapter(): void {
+    for (const d of this.devices.values()) {
+      if (!d.present) continue;
+      this.linkDown(d);
+      this.remove(d.path);
+      d.present = false;
+    }
+    this.discovery.active = false;
+    this.remove(this.adapterPath);
+  }
+
+  /** The adapter is plugged back in. */
+  addAdapter(): void {
+    this.adapter.Powered = true;
+    this.add(this.adapterPath, [this.adapter]);
+  }
+
+  /** Adapter powered off/on (links drop when it goes off, as the controller resets). */
+  setPowered(on: boolean): void {
+    if (!on) for (const d of this.devices.values()) if (d.present) this.linkDown(d);
+    if (!on) this.discovery.active = false;
+    this.adapter.set({ Powered: on });
   }
 
   get address(): string {
@@ -126,12 +203,14 @@ export class BluezMock extends EventEmitter {
     const iface: Device1 = new Device1(b.address, `DL-${b.address.replaceAll(":", "")}`, this.adapterPath, [uuid(layout.service)], {
       connect: () => {
         d.counters.connects += 1;
+        d.connectedBy.push(this.caller);
         this.emit("connect", b.address);
         if (d.faults.connectHangs) return new Promise<void>((resolve, reject) => (pendingConnect = (e) => (e ? reject(e) : resolve())));
         if (!iface.Connected) this.linkUp(d);
       },
       disconnect: () => {
         d.counters.disconnects += 1;
+        d.disconnectedBy.push(this.caller);
         pendingConnect?.(new dbus.DBusError("org.bluez.Error.Failed", "Operation was cancelled"));
         pendingConnect = undefined;
         if (!iface.Connected) throw new dbus.DBusError("org.bluez.Error.NotConnected", "Not Connected");
@@ -139,19 +218,25 @@ export class BluezMock extends EventEmitter {
         this.emit("disconnect", b.address);
       },
     });
-    const d: MockDevice = { bms: b, path, iface, faults: {}, counters: { connects: 0, disconnects: 0, writes: 0, startNotify: 0, stopNotify: 0, writeTypes: [] }, present: false };
+    const d: MockDevice = {
+      bms: b, path, iface, faults: {}, present: false, notifySessions: new Set(), connectedBy: [], disconnectedBy: [],
+      counters: { connects: 0, disconnects: 0, writes: 0, startNotify: 0, stopNotify: 0, writeTypes: [] },
+    };
     const svc = `${path}/service000c`;
     const chunk = Math.max(1, (b.mtu ?? 23) - 3);
     const gatt = (): Array<[string, MockIface[]]> => {
       const notify = new GattCharacteristic1(uuid(layout.notify), svc, ["notify"], {
+        // BlueZ keeps one notify session per D-Bus client; Notifying stays true while any is left
         startNotify: (c) => {
+          if (d.faults.notifyAcquired) throw new dbus.DBusError("org.bluez.Error.NotPermitted", "Notify acquired");
           d.counters.startNotify += 1;
-          c.set({ Notifying: true });
+          d.notifySessions.add(this.caller);
+          if (!c.Notifying) c.set({ Notifying: true });
         },
         stopNotify: (c) => {
           d.counters.stopNotify += 1;
-          if (!c.Notifying) throw new dbus.DBusError("org.bluez.Error.Failed", "No notify session started");
-          c.set({ Notifying: false });
+          if (!d.notifySessions.delete(this.caller)) throw new dbus.DBusError("org.bluez.Error.Failed", "No notify session started");
+          if (d.notifySessions.size === 0) c.set({ Notifying: false });
         },
         write: () => undefined,
       });
@@ -200,10 +285,12 @@ export class BluezMock extends EventEmitter {
       if (!d.iface.Connected || !d.present) return;
       for (const [p, i] of this.gattFor.get(d)?.() ?? []) this.add(p, i);
       d.iface.set({ ServicesResolved: true });
+      this.emit("resolved", d.bms.address);
     });
   }
 
   private linkDown(d: MockDevice): void {
+    d.notifySessions.clear();
     for (const p of [...this.objects.keys()]) if (p.startsWith(d.path + "/")) this.remove(p);
     if (d.iface.ServicesResolved) d.iface.set({ ServicesResolved: false });
     if (d.iface.Connected) d.iface.set({ Connected: false });
@@ -231,6 +318,12 @@ export class BluezMock extends EventEmitter {
     if (!this.discovery.active) throw new dbus.DBusError("org.bluez.Error.Failed", "No discovery started");
     this.discovery.stops += 1;
     this.discovery.active = false;
+  }
+
+  /** Paths of a device's Daly characteristics (while connected). */
+  chars(address: string): { notify: string; write: string } {
+    const d = this.device(address);
+    return { notify: `${d.path}/service000c/char000d`, write: `${d.path}/service000c/char0010` };
   }
 
   /** Disconnects the mock's bus and kills the daemon. */

@@ -1,7 +1,7 @@
 /**
  * BluezTransport over a real D-Bus (private dbus-daemon) against a mock bluetoothd whose devices
  * answer through the Daly responder: exact scenario values for A5, D2 and 0x81, scan, link loss
- * mid-poll, a stale connection, a hung connect, a device that never appears, and no BlueZ at all.
+ * mid-poll, a link found open, a hung connect, a device that never appears, and no BlueZ at all.
  * Synchronisation is by events and awaited calls only; timeouts bound every failure.
  */
 import { after, before, describe, it } from "node:test";
@@ -148,23 +148,20 @@ describe("BluezTransport (mock BlueZ on a private D-Bus)", () => {
     assertClean(transport);
   });
 
-  it("a stale connection from an earlier run is dropped, then the module is reconnected", async () => {
+  it("a link found open (another client's, or left by an earlier run) is used, never disconnected", async () => {
     const d = mock.device(STALE);
     assert.equal(d.iface.Connected, true);
-    const order: string[] = [];
-    const onConnect = (a: string): void => void (a === STALE && order.push("connect"));
-    const onDisconnect = (a: string): void => void (a === STALE && order.push("disconnect"));
-    mock.on("connect", onConnect).on("disconnect", onDisconnect);
     const t = make();
     const link = await t.open({ address: STALE });
     try {
-      assert.equal(t.staleDisconnects, 1);
-      assert.deepEqual(order, ["disconnect", "connect"]);
+      assert.equal(t.foundOpen, 1);
+      assert.equal(d.counters.connects, 0, "no Connect on a link found open");
       assert.equal((await pollOnce(link, D2_PROFILE, POLL)).snapshot.soc_pct, 55.5);
     } finally {
       await link.close();
-      mock.off("connect", onConnect).off("disconnect", onDisconnect);
     }
+    assert.equal(d.counters.disconnects, 0, "not ours to Disconnect");
+    assert.equal(d.iface.Connected, true);
     assertClean(t);
   });
 

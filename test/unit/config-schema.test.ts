@@ -11,7 +11,7 @@ const SAMPLE: Config = {
   bms: [{ address: "C0:D6:3C:57:2A:01", protocol: "auto", invertCurrent: false }],
   transport: "noble",
   simulation: { scenario: "", hciSocket: "" },
-  ble: { hciDeviceId: 0, userChannel: false, scanTimeout: 10, connectTimeout: 15, requestTimeout: 3, requestRetries: 2 },
+  ble: { hciDeviceId: 0, adapter: "", userChannel: false, scanTimeout: 10, connectTimeout: 15, requestTimeout: 3, requestRetries: 2 },
   pollInterval: 30,
   keepConnected: false,
   offlineAfterFailures: 3,

@@ -91,3 +91,26 @@ test("families option: an A5-only assembler treats D2 bytes as garbage", () => {
   assert.equal(items.filter((i) => i.ok).length, 1);
   assert.equal(items[0]?.ok, false);
 });
+
+test("p81Boards option: 0x81 board n's frames (0x80 + n / 0x50 + n) are frames only when asked for", async () => {
+  const { encodeRequest } = await import("../../src/daly/requests.js");
+  const { createResponder } = await import("../../src/sim/responder.js");
+  const { batteryAt } = await import("../../src/sim/battery.js");
+  const { parseScenario } = await import("../../src/sim/scenario.js");
+  const req = encodeRequest({ protocol: "p81", block: "block1", board: 3 });
+  assert.equal(req[0], 0x83);
+  const sc = parseScenario({ bms: [{ address: "C0:D6:3C:57:2F:01", protocol: "p81", board: 3 }] });
+  assert.ok(sc.ok);
+  const b = sc.scenario.bms[0]!;
+  const [reply] = createResponder(() => batteryAt(b, 0), { protocol: "p81", board: 3 })(req);
+  assert.ok(reply);
+  assert.equal(reply[0], 0x53);
+  // board 1's address does not wake board 3, and board 3 does not answer board 1's request
+  assert.deepEqual(createResponder(() => batteryAt(b, 0), { protocol: "p81", board: 3 })(encodeRequest({ protocol: "p81", block: "block1" })), []);
+  const plain = new FrameAssembler().push(reply);
+  assert.ok(plain.every((it) => !it.ok), "a default assembler does not take 0x53 as a frame start");
+  const boards = new FrameAssembler({ p81Boards: [3] }).push(reply);
+  assert.equal(boards.length, 1);
+  assert.ok(boards[0]?.ok && boards[0].frame.family === "modbus" && boards[0].frame.kind === "read-reply" && boards[0].frame.protocol === "p81");
+  assert.throws(() => encodeRequest({ protocol: "p81", block: "block1", board: 17 }), /board must be an integer 1…16/);
+});

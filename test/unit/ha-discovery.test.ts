@@ -57,7 +57,12 @@ describe("ha/discovery payloads", () => {
     assert.equal(p.payload_on, "ON");
     assert.equal(p.payload_off, "OFF");
     assert.equal(p.json_attributes_topic, p.state_topic);
-    assert.equal(p.json_attributes_template, "{{ {'alarms': value_json.alarms | default([])} | tojson }}");
+    assert.equal(
+      p.json_attributes_template,
+      "{% set a = value_json.alarms | default([]) %}{% set u = value_json.alarms_unnamed | default([]) %}{{ {'alarms': a, 'named': a | reject('in', u) | list, 'unnamed': u} | tojson }}",
+    );
+    // the Alarms text sensor carries the same attributes
+    assert.equal(byKey(CTX, "alarms").payload.json_attributes_template, p.json_attributes_template);
     assert.equal(p.entity_category, "diagnostic");
     assert.equal(p.unit_of_measurement, undefined);
   });

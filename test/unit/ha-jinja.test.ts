@@ -81,6 +81,8 @@ describe("ha templates rendered by real Jinja2", () => {
   let rendered: Rendered = {};
   const partial: Snapshot = { protocol: "a5", cells_mV: [3301, 3302, 3300, 3305], voltage_V: 13.2 };
   const manyAlarms: Snapshot = { alarms: Array.from({ length: 20 }, (_, i) => `some_rather_long_alarm_name_${i}`) };
+  // a 0x81 BMS with one documented and two undocumented fault bits (bms/alarms.ts)
+  const p81Faults: Snapshot = { protocol: "p81", alarms: ["cell_overvoltage_warning", "fault_66_bit_3", "forced_start_active", "fault_73_bit_0"], alarms_unnamed: ["fault_66_bit_3", "fault_73_bit_0"] };
 
   before(() => {
     const python = findPython();
@@ -88,6 +90,7 @@ describe("ha templates rendered by real Jinja2", () => {
     // Templates of a full discovery set against payloads that lack their keys (a partial poll).
     for (const c of casesFor(SNAPSHOT_FULL_16S, "p:")) cases.push({ ...c, payload: JSON.stringify(partial) });
     for (const c of casesFor(manyAlarms, "m:")) cases.push(c);
+    for (const c of casesFor(p81Faults, "u:")) cases.push(c);
     // A cell entity left over after a shrink (16 → 4 cells) until its config is cleared.
     cases.push({ id: "shrunk:cell_10", payload: JSON.stringify(partial), template: cellEntity(10).valueTemplate });
     rendered = render(python, cases);
@@ -105,7 +108,7 @@ describe("ha templates rendered by real Jinja2", () => {
     const keys = Object.keys(rendered).filter((id) => id.startsWith("a:") && !id.endsWith("#attributes"));
     assert.deepEqual(keys.map((id) => id.slice(2)).sort(), Object.keys(EXPECTED_4S2T).sort(), "untested entities");
     for (const [key, want] of Object.entries(EXPECTED_4S2T)) assert.equal(out(`a:${key}`), want, key);
-    assert.deepEqual(JSON.parse(out("a:problem#attributes")), { alarms: [] });
+    assert.deepEqual(JSON.parse(out("a:problem#attributes")), { alarms: [], named: [], unnamed: [] });
   });
 
   it("renders the expected state for the full 16-cell snapshot", () => {
@@ -113,7 +116,7 @@ describe("ha templates rendered by real Jinja2", () => {
     const keys = Object.keys(rendered).filter((id) => id.startsWith("f:") && !id.endsWith("#attributes"));
     for (const id of keys) out(id); // none errors
     assert.deepEqual(JSON.parse(out("f:problem#attributes")),
-      { alarms: ["cell_voltage_high_level1", "charge_temp_low_level1"] });
+      { alarms: ["cell_voltage_high_level1", "charge_temp_low_level1"], named: ["cell_voltage_high_level1", "charge_temp_low_level1"], unnamed: [] });
   });
 
   it("a missing key renders empty (HA ignores it) instead of a made-up value", () => {
@@ -128,7 +131,14 @@ describe("ha templates rendered by real Jinja2", () => {
     // (the entity keeps its state). Pinned here so a change of behaviour is noticed.
     assert.match(rendered["p:temperature_1"]?.error ?? "", /UndefinedError/);
     assert.equal(out("p:cell_16"), "");
-    assert.deepEqual(JSON.parse(out("p:problem#attributes")), { alarms: [] });
+    assert.deepEqual(JSON.parse(out("p:problem#attributes")), { alarms: [], named: [], unnamed: [] });
+  });
+
+  it("alarm attributes tell documented names from bit-number fallbacks", () => {
+    const want = { alarms: p81Faults.alarms, named: ["cell_overvoltage_warning", "forced_start_active"], unnamed: ["fault_66_bit_3", "fault_73_bit_0"] };
+    assert.deepEqual(JSON.parse(out("u:problem#attributes")), want);
+    assert.deepEqual(JSON.parse(out("u:alarms#attributes")), want);
+    assert.equal(out("u:problem"), "ON");
   });
 
   it("a long alarm list is cut to HA's 255-character state limit", () => {

@@ -33,7 +33,8 @@ for (const protocol of ["a5", "d2", "p81"] as const) {
     expectScenario(r.snapshot, b);
     assert.deepEqual(r.snapshot.balancing, [2]);
     assert.equal(r.snapshot.balancing_active, true);
-    if (protocol !== "p81") assert.deepEqual(r.snapshot.alarms, ["cell_overvoltage_warning"]);
+    assert.deepEqual(r.snapshot.alarms, ["cell_overvoltage_warning"]);
+    assert.deepEqual(r.snapshot.alarms_unnamed, []);
     if (protocol !== "a5") assert.equal(r.snapshot.mos_temp_C, 30);
     assert.equal(link.dataListeners(), 0, "listeners removed after the poll");
     // second poll with the remembered profile sends no probe
@@ -43,6 +44,18 @@ for (const protocol of ["a5", "d2", "p81"] as const) {
     assert.ok(link.writes.length - before < (protocol === "a5" ? 9 : 4));
   });
 }
+
+test("0x81 fault words: documented bits by name, the rest by register and bit number, and which is which", async () => {
+  const alarms = ["cell_undervoltage_protection", "charge_overcurrent_warning", "fault_66_bit_3", "forced_start_active", "fault_72_bit_0", "fault_73_bit_15"];
+  const b = bms({ protocol: "p81", alarms });
+  const link = memoryLink(createResponder(() => batteryAt(b, 0), { protocol: "p81" }), { chunk: 20 });
+  const r = await pollOnce(link, { protocol: "p81", wantVersion: false }, OPTS);
+  // wire order: 0x66, then 0x6D (legacy bytes 0–1), 0x6E (bytes 2–3), then 0x72, 0x73
+  assert.deepEqual(r.snapshot.alarms, ["fault_66_bit_3", "cell_undervoltage_protection", "charge_overcurrent_warning", "fault_72_bit_0", "forced_start_active", "fault_73_bit_15"]);
+  assert.deepEqual(r.snapshot.alarms_unnamed, ["fault_66_bit_3", "fault_72_bit_0", "fault_73_bit_15"]);
+  // 0x66 = 0x0008; 0x6D = 0x0800 (legacy byte 0 bit 3, high byte); 0x6E = 0x0100 (legacy byte 2 bit 0)
+  assert.match(r.snapshot.alarm_raw ?? "", /^0008(0000){3}08000100/);
+});
 
 test("A5 module that answers only host 0x40 is found by the probe and polled from 0x40", async () => {
   const b = bms({ protocol: "a5", a5_hosts: [0x40] });

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createSimRadio, type SimRadio } from "../../src/sim/radio.js";
 import { parseScenario } from "../../src/sim/scenario.js";
 import { pollOnce } from "../../src/runtime/poller.js";
+import { TransportError } from "../../src/transport/errors.js";
 import type { SimFaults, SimTiming } from "../../src/sim/hci/types.js";
 import type { DeviceProfile } from "../../src/daly/plan.js";
 import type { BleLink } from "../../src/transport/link.js";
@@ -86,6 +87,17 @@ describe("BLE failure modes (ble-noble.md §5)", () => {
     const r = await cycle();
     assert.match(r.err?.message ?? "", /connect timed out/);
     assert.ok(r.ms < TIMING.scanTimeoutMs + TIMING.connectTimeoutMs + 2000, `bounded: ${r.ms} ms`);
+    assertClean();
+    await expectRecovery();
+  });
+
+  it("connected by another host on this adapter (HCI 0x0B): busy, not a failure; nothing left behind", async () => {
+    faults().connectedElsewhere = true;
+    const r = await cycle();
+    assert.ok(r.err instanceof TransportError, String(r.err));
+    assert.equal(r.err.kind, "busy");
+    assert.match(r.err.message, /HCI 0x0B ACL Connection Already Exists/);
+    assert.ok(r.ms < TIMING.scanTimeoutMs + TIMING.connectTimeoutMs, `told at once, not after a timeout: ${r.ms} ms`);
     assertClean();
     await expectRecovery();
   });

@@ -46,6 +46,10 @@ export class Initiator {
       return;
     }
     const address = h4.bytesToAddress(p.subarray(6, 12));
+    if (this.host.find(address)?.faults().connectedElsewhere) {
+      this.host.toHost(h4.commandStatus(OP.LE_CREATE_CONN, HCI_STATUS.CONNECTION_ALREADY_EXISTS));
+      return;
+    }
     const period = this.host.find(address)?.timing().advertisingIntervalMs ?? this.host.defaultAdvertisingIntervalMs();
     const timer = setInterval(() => {
       const sim = this.host.find(address);

@@ -36,6 +36,12 @@ export interface SimFaults {
   mergeNotifications?: boolean;
   /** Advertises, connects and does GATT, but the BMS behind the BLE module never answers: onWrite is not called. */
   sleeping?: boolean;
+  /**
+   * Another host on this controller (bluetoothd, for Home Assistant) already holds a link to it:
+   * it is seen advertising, but LE Create Connection gets Command Status 0x0B "ACL Connection
+   * Already Exists" (Core Vol 1 Part F), the one case where the controller tells.
+   */
+  connectedElsewhere?: boolean;
 }
 
 export interface SimTiming {

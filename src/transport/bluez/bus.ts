@@ -30,6 +30,8 @@ export interface CallSpec {
 }
 
 export interface SignalRule {
+  /** Default org.bluez; org.freedesktop.DBus for the daemon's own signals (NameOwnerChanged). */
+  sender?: string;
   iface: string;
   member: string;
   path?: string;
@@ -42,7 +44,7 @@ export type SignalHandler = (path: string, body: readonly unknown[]) => void;
 const DBUS = { destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus", iface: "org.freedesktop.DBus" } as const;
 
 function matchString(r: SignalRule): string {
-  const parts = [`type='signal'`, `sender='${BLUEZ}'`, `interface='${r.iface}'`, `member='${r.member}'`];
+  const parts = [`type='signal'`, `sender='${r.sender ?? BLUEZ}'`, `interface='${r.iface}'`, `member='${r.member}'`];
   if (r.path) parts.push(`path='${r.path}'`);
   if (r.pathNamespace) parts.push(`path_namespace='${r.pathNamespace}'`);
   if (r.arg0) parts.push(`arg0='${r.arg0}'`);

@@ -61,3 +61,9 @@ function classify(e: unknown, step: string, fallback: Kind): TransportError {
       return new TransportError(why, name ? fallback : "adapter");
   }
 }
+
+/** BlueZ's NotPermitted "Notify acquired" / "Write acquired": another D-Bus client holds the characteristic. */
+export function acquired(e: unknown): boolean {
+  const cause = e instanceof TransportError ? e.cause : e;
+  return dbusName(e) === "org.bluez.Error.NotPermitted" && cause instanceof dbus.DBusError && /acquired/i.test(cause.text ?? "");
+}

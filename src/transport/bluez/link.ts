@@ -1,6 +1,7 @@
 /** One open GATT link to a Daly module through BlueZ: the BleLink the poller uses. */
 import type { BleLink } from "../link.js";
-import { linkLost } from "../errors.js";
+import { busy, linkLost } from "../errors.js";
+import { acquired } from "./errors.js";
 import { LinkEvents } from "../link-events.js";
 import type { BluezBus } from "./bus.js";
 import type { DeviceWatch } from "./device-watch.js";
@@ -18,6 +19,8 @@ export class BluezLink implements BleLink {
     private readonly watch: DeviceWatch,
     private readonly gatt: GattPaths,
     private readonly timeoutMs: number,
+    /** True when our Connect() opened the link; false for a link found open (never disconnected by us). */
+    readonly opened: boolean,
     private readonly onGone: (l: BluezLink) => void,
   ) {
     watch.onValue(gatt.notify, (chunk) => this.ev.emitData(chunk));
@@ -46,6 +49,9 @@ export class BluezLink implements BleLink {
         this.timeoutMs,
         lost,
       );
+    } catch (e) {
+      if (acquired(e)) throw busy(`${this.address}'s write characteristic is acquired by another D-Bus client (AcquireWrite)`);
+      throw e;
     } finally {
       off();
     }
@@ -73,7 +79,10 @@ export class BluezLink implements BleLink {
     this.ev.end(err);
   }
 
-  /** StopNotify and Disconnect, each bounded and errors ignored (the device may be gone). */
+  /**
+   * StopNotify (ends our notify session only: BlueZ keeps other clients'), and Disconnect when we
+   * opened the link; each bounded, errors ignored (the device may be gone).
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
       const wasConnected = this.watch.connected && !this.watch.lost;
@@ -82,6 +91,7 @@ export class BluezLink implements BleLink {
       if (wasConnected) {
         await this.bus.call({ path: this.gatt.notify, iface: GATT_CHAR1, member: "StopNotify", step: "StopNotify", fallback: "link-lost" }, this.timeoutMs).catch(ignore);
       }
+      if (!this.opened) return; // someone else's link: leave it connected
       await this.bus.call({ path: this.watch.path, iface: DEVICE1, member: "Disconnect", step: "disconnect", fallback: "link-lost" }, this.timeoutMs).catch(ignore);
     })();
     return this.closing;

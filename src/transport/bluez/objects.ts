@@ -20,14 +20,27 @@ export interface GattPaths {
   writeType: "command" | "request";
 }
 
-/** Throws the adapter error when `adapter` is missing from BlueZ or powered off. */
-export function checkAdapter(tree: ObjectTree, adapter: string): void {
-  const props = tree.get(`/org/bluez/${adapter}`)?.get(ADAPTER1);
-  if (!props) {
-    const have = [...tree.entries()].filter(([, i]) => i.has(ADAPTER1)).map(([p]) => p.split("/").pop() ?? p);
-    throw new TransportError(`Bluetooth adapter ${adapter} not found in BlueZ (${have.length ? `available: ${have.join(", ")}` : "no adapters"})`, "adapter");
+/** True when the adapter object at `path` is the one `spec` names: "hci1" (by name) or its address. */
+export function adapterMatches(path: string, props: Props, spec: string): boolean {
+  if (/^[0-9A-F]{2}(:[0-9A-F]{2}){5}$/i.test(spec)) return str(props, "Address")?.toUpperCase() === spec.toUpperCase();
+  return path === `/org/bluez/${spec}`;
+}
+
+/**
+ * The adapter `spec` names (by name or address): its name ("hci1"), as used in object paths.
+ * Throws the adapter error when BlueZ has no such adapter or it is powered off.
+ */
+export function resolveAdapter(tree: ObjectTree, spec: string): string {
+  const found = [...tree].find(([p, i]) => {
+    const props = i.get(ADAPTER1);
+    return props !== undefined && adapterMatches(p, props, spec);
+  });
+  if (!found) {
+    const have = [...tree.entries()].filter(([, i]) => i.has(ADAPTER1)).map(([p, i]) => `${p.split("/").pop() ?? p}${spec.includes(":") ? ` ${str(i.get(ADAPTER1), "Address") ?? ""}` : ""}`);
+    throw new TransportError(`Bluetooth adapter ${spec} not found in BlueZ (${have.length ? `available: ${have.join(", ")}` : "no adapters"})`, "adapter");
   }
-  if (bool(props, "Powered") === false) throw new TransportError(`Bluetooth adapter ${adapter} is powered off`, "adapter");
+  if (bool(found[1].get(ADAPTER1), "Powered") === false) throw new TransportError(`Bluetooth adapter ${spec} is powered off`, "adapter");
+  return found[0].split("/").pop() ?? spec;
 }
 
 /** The Device1 object with this address on this adapter. */

@@ -10,7 +10,7 @@ import { GATT_LAYOUTS } from "../../daly/constants.js";
 import type { Advert, BleLink, BleTransport, LinkTarget } from "../link.js";
 import { loadNoble, shutdown } from "./noble-loader.js";
 import type { CharacteristicLike, HciSocketLike, NobleLike, PeripheralLike } from "./noble-types.js";
-import { notFound, TransportError } from "../errors.js";
+import { busy, notFound, TransportError } from "../errors.js";
 import { releasePeripheral, step } from "./guard.js";
 import { NobleLink } from "./noble-link.js";
 
@@ -148,6 +148,12 @@ export class NobleTransport implements BleTransport {
       await step<void>(p, "connect", this.opts.connectTimeoutMs, (done) => p.connect((err) => done(err)));
     } catch (e) {
       await this.cancel(p);
+      // HCI 0x0B: this controller already has a link to it, made by another host on the adapter
+      // (bluetoothd for Home Assistant); noble cannot share it. Anything else noble cannot tell
+      // apart from out of range (a module held by a phone stops advertising).
+      if (e instanceof Error && /\(0xb\)$/.test(e.message)) {
+        throw busy(`the adapter already has a connection to ${target.address} (HCI 0x0B ACL Connection Already Exists), made by another program on it such as bluetoothd / Home Assistant; noble cannot share it (transport bluez can)`);
+      }
       throw e;
     }
     try {

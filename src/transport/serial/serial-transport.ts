@@ -4,7 +4,8 @@
  * poller, supervisor and MQTT side work unchanged. 9600 baud 8N1 as every UART tool uses
  * (daly-protocol.md §5); writes spaced ≥ minGapMs (§2.7.6, 120 ms is the measured minimum).
  *
- * One link per port at a time (the port is opened exclusively). The native module is loaded on
+ * One link per port at a time (the port is opened exclusively), or, for targets with a board
+ * number, one link per board on a shared RS485 line (serial-bus.ts). The native module is loaded on
  * first use, so importing this file opens nothing and a missing prebuild only affects serial users.
  *
  * scan(): lists serial ports, not batteries (nothing can be learned about a BMS without talking to
@@ -19,6 +20,8 @@ import { TransportError } from "../errors.js";
 import type { DeviceProfile } from "../../daly/plan.js";
 import type { WireProtocol } from "../../daly/collect.js";
 import { SerialLink } from "./serial-link.js";
+import { SerialBus } from "./serial-bus.js";
+import { a5BoardHost } from "../../daly/constants.js";
 
 export interface SerialTransportOptions {
   path: string;
@@ -38,11 +41,14 @@ export const SERIAL_A5_HOST = 0x40;
  * The starting DeviceProfile for a configured protocol on a serial port; undefined for "auto"
  * (the poller probes D2, A5 0x80, A5 0x40, 0x81 — the board answers both A5 hosts on its UART).
  */
-export function serialProfile(protocol: WireProtocol): DeviceProfile;
-export function serialProfile(protocol: WireProtocol | "auto"): DeviceProfile | undefined;
-export function serialProfile(protocol: WireProtocol | "auto"): DeviceProfile | undefined {
+export function serialProfile(protocol: WireProtocol, board?: number): DeviceProfile;
+export function serialProfile(protocol: WireProtocol | "auto", board?: number): DeviceProfile | undefined;
+export function serialProfile(protocol: WireProtocol | "auto", board?: number): DeviceProfile | undefined {
   if (protocol === "auto") return undefined;
-  return protocol === "a5" ? { protocol, a5Host: SERIAL_A5_HOST, wantVersion: true } : { protocol, wantVersion: true };
+  // board n of several on RS485: A5 from 0x3F + n (board 1 = 0x40, the single-board default);
+  // 0x81 at 0x80 + n (board 1 = 0x81); D2 has no board address
+  if (protocol === "a5") return { protocol, a5Host: board !== undefined ? a5BoardHost(board) : SERIAL_A5_HOST, wantVersion: true };
+  return protocol === "p81" && board !== undefined ? { protocol, p81Board: board, wantVersion: true } : { protocol, wantVersion: true };
 }
 
 type SerialportModule = typeof import("serialport");
@@ -61,6 +67,9 @@ export class SerialTransport implements BleTransport {
   /** Why the last scan() fell back to listing /dev (undefined when serialport listed the ports). */
   scanNote: string | undefined;
   private link: SerialLink | undefined;
+  /** Several boards on the line (targets with a board number). */
+  private bus: SerialBus | undefined;
+  private opening: Promise<unknown> = Promise.resolve();
   private readonly baudRate: number;
   private readonly minGapMs: number;
   private readonly ioTimeoutMs: number;
@@ -78,9 +87,28 @@ export class SerialTransport implements BleTransport {
   }
 
   async open(target: LinkTarget, signal?: AbortSignal): Promise<BleLink> {
+    if (target.board === undefined) return this.openPort(target.address, signal);
+    // several boards on one line: one port, one link per board (serial-bus.ts)
+    const run = this.opening.then(async () => {
+      if (!this.bus?.isOpen) {
+        if (this.link?.isOpen) throw new TransportError(`serial port ${this.opts.path} is already open (for ${this.link.address}, without a board number)`, "adapter");
+        const line = await this.openPort(`${this.opts.path} (bus)`, signal);
+        this.link = undefined; // the line belongs to the bus
+        this.bus = new SerialBus(line, this.opts.path, (b) => {
+          if (this.bus === b) this.bus = undefined;
+        });
+      }
+      return this.bus.attach(target.address, target.board ?? 1);
+    });
+    this.opening = run.catch(() => undefined);
+    return run;
+  }
+
+  private async openPort(address: string, signal?: AbortSignal): Promise<SerialLink> {
     const path = this.opts.path;
     if (signal?.aborted) throw new TransportError("aborted", "timeout");
     if (this.link?.isOpen) throw new TransportError(`serial port ${path} is already open (for ${this.link.address})`, "adapter");
+    if (this.bus?.isOpen) throw new TransportError(`serial port ${path} is already open (a bus of several boards; give every BMS on it a board number)`, "adapter");
     await this.link?.close(); // a lost link may still be releasing the port (and its lock)
     const { SerialPort: Port } = await loadSerialport();
     let port: SerialPort;
@@ -90,7 +118,7 @@ export class SerialTransport implements BleTransport {
       throw new TransportError(`cannot open serial port ${path}: ${errText(e)}`, "adapter");
     }
     await openPort(port, path, this.opts.openTimeoutMs, signal);
-    const link = new SerialLink(target.address, port, { path, minGapMs: this.minGapMs, ioTimeoutMs: this.ioTimeoutMs });
+    const link = new SerialLink(address, port, { path, minGapMs: this.minGapMs, ioTimeoutMs: this.ioTimeoutMs });
     this.link = link;
     return link;
   }
@@ -115,8 +143,11 @@ export class SerialTransport implements BleTransport {
 
   async shutdown(): Promise<void> {
     const l = this.link;
+    const b = this.bus;
     this.link = undefined;
+    this.bus = undefined;
     await l?.close();
+    await b?.close();
   }
 }
 
