@@ -64,14 +64,20 @@ export class SerialLink implements BleLink {
       });
     }
     if (!this.isOpen) throw linkLost(`write on closed serial port ${this.opts.path}`);
-    this.lastWriteAt = performance.now();
-    await this.guard<void>(`write to ${this.opts.path}`, this.opts.ioTimeoutMs, (done) => {
-      this.port.write(Buffer.from(bytes), (err) => {
-        if (err) done(linkLost(`write to ${this.opts.path} failed: ${err.message}`));
-        else this.port.drain((e) => done(e ? linkLost(`write to ${this.opts.path} failed: ${e.message}`) : null));
+    try {
+      await this.guard<void>(`write to ${this.opts.path}`, this.opts.ioTimeoutMs, (done) => {
+        this.port.write(Buffer.from(bytes), (err) => {
+          if (err) done(linkLost(`write to ${this.opts.path} failed: ${err.message}`));
+          else this.port.drain((e) => done(e ? linkLost(`write to ${this.opts.path} failed: ${e.message}`) : null));
+        });
+        return noop;
       });
-      return noop;
-    });
+    } finally {
+      // the gap counts from the end of this write (drained), so however late the write call ran
+      // after the gap timer, the next one starts at least minGapMs after it (a loaded machine
+      // once wrote two requests 298 ms apart with a 300 ms gap counted from before the write)
+      this.lastWriteAt = performance.now();
+    }
   }
 
   private gapLeft(): number {
