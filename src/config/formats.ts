@@ -194,6 +194,15 @@ function checkTopic(v: unknown): void {
   }
 }
 
+/** Letters, digits, "_" and "-" (one MQTT topic level, safe everywhere); empty = derive the default. */
+export const BRIDGE_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+function checkBridgeId(v: unknown): void {
+  if (typeof v !== "string" || (v !== "" && !BRIDGE_ID_RE.test(v))) {
+    throw new ConfigValueError('1-64 letters, digits, "_" or "-" (it becomes one MQTT topic level)', v);
+  }
+}
+
 export interface NamedFormat {
   validate(v: unknown, bounds: LeafBounds): void;
   coerce?(s: string): unknown;
@@ -218,6 +227,7 @@ export const FORMATS: Readonly<Record<string, NamedFormat>> = {
   "daly-bms-list": { validate: (v) => void parseBmsList(v), coerce: coerceBmsList },
   "mqtt-url": { validate: checkMqttUrl },
   "mqtt-topic": { validate: checkTopic },
+  "bridge-id": { validate: checkBridgeId },
 };
 
 /** Validates a value against an enumeration leaf (`format: [...]`). */

@@ -21,6 +21,7 @@ export const LOG_FORMATS = ["auto", "json", "pretty"] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export interface Config {
+  readonly bridgeId: string;
   readonly bms: readonly BmsConfig[];
   readonly transport: Transport;
   readonly simulation: { readonly scenario: string; readonly hciSocket: string };
@@ -66,6 +67,15 @@ const str = (doc: string, env: string, extra: { arg?: string; sensitive?: boolea
   ({ doc, format: "daly-string", default: "", env, ...extra }) as const;
 
 export const schema = {
+  bridgeId: {
+    doc:
+      "This bridge's id on the broker: its availability topic daly_bms/bridge/<id>/availability, last will, registry and info topics. " +
+      "Letters, digits, _ and -. Empty = the id kept in <stateDir>/bridge-id, created once (see Scaling out). Two live bridges cannot share an id.",
+    format: "bridge-id",
+    default: "",
+    env: "DALY_BRIDGE_ID",
+    arg: "bridge-id",
+  },
   bms: {
     doc:
       "The batteries to poll: a list of {address, name?, protocol? (auto|a5|d2|p81, default auto), invertCurrent? (default false), pollInterval? (seconds)}. " +

@@ -93,7 +93,7 @@ describe("daly-bms-bridge run (process)", () => {
       assert.equal(await exited, 0);
       assert.ok(Date.now() - sent < 5000, "exit within 5 s");
       await w.waitFor(w.topic(`daly_bms/${ID_A}/availability`, "offline"), "BMS offline", 2000, t0);
-      await w.waitFor(w.topic("daly_bms/bridge/availability", "offline"), "bridge offline", 2000, t0);
+      await w.waitFor(w.topic("daly_bms/bridge/test/availability", "offline"), "bridge offline", 2000, t0);
     } finally {
       p.kill("SIGKILL");
       await w.close();
@@ -104,10 +104,10 @@ describe("daly-bms-bridge run (process)", () => {
     const file = scenarioFile([{ ...PACK, address: A, protocol: "d2" }]);
     const w = await Watcher.connect(broker.url);
     const p = spawn(process.execPath, [CLI, ...FAST_FLAGS, "--sim-scenario", file, "--mqtt-url", broker.url], { env: ENV, stdio: "ignore" });
-    await w.waitFor(w.topic("daly_bms/bridge/availability", "online"), "bridge online");
+    await w.waitFor(w.topic("daly_bms/bridge/test/availability", "online"), "bridge online");
     const t0 = w.messages.length;
     p.kill("SIGKILL");
-    await w.waitFor(w.topic("daly_bms/bridge/availability", "offline"), "last will", 10000, t0);
+    await w.waitFor(w.topic("daly_bms/bridge/test/availability", "offline"), "last will", 10000, t0);
     await w.close();
   });
 
