@@ -119,6 +119,8 @@ describe("daly-bms-bridge run (process)", () => {
       [["--bogus"], {}, /bogus/],
       [[], { DALY_MQTT_URL: "http://x" }, /mqtt\.url/],
       [["--sim-scenario", "/nonexistent/scn.json"], {}, /scenario|nonexistent/],
+      [["--bridge-id", "shed/2"], {}, /^bridgeId: expected 1-64 letters, digits, "_" or "-"/m],
+      [[], { DALY_BRIDGE_ID: "a+b" }, /^bridgeId: .*\(from DALY_BRIDGE_ID\)/m],
     ];
     for (const [args, env, re] of cases) {
       const r = spawnSync(process.execPath, [CLI, "run", ...args], { env: { PATH: ENV.PATH, ...env }, encoding: "utf8", timeout: 10000 });
