@@ -12,6 +12,8 @@ export interface Advert {
 export interface LinkTarget {
   address: string;
   name?: string;
+  /** The adapter to use (`hciN` or its address); a single-adapter transport ignores it. */
+  adapter?: string;
 }
 
 export interface BleLink {

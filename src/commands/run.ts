@@ -100,13 +100,13 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
     // before anything is published, and on a connection without a last will (mqtt/presence.ts)
     const held = await bridgeIdHeld(config, bid.id, log);
     if (held) {
-      radio.sim?.controller.stop();
+      for (const c of radio.sim?.controllers.values() ?? []) c.stop();
       await radio.transport.shutdown().catch(() => undefined);
       return { exitCode: 1, message: held };
     }
   }
   const sink = sinkFor(config, targets, log, bid.id);
-  const bridge = new Bridge({ targets, transport: radio.transport, sink, log, supervisor: supervisorOptions(config, env) });
+  const bridge = new Bridge({ targets, transport: radio.transport, sink, log, supervisor: supervisorOptions(config, env), defaultAdapter: radio.sim ? "hci0" : `hci${config.ble.hciDeviceId}` });
   const health = new HealthFile(env.DALY_HEALTH_FILE || join(tmpdir(), "daly-bms-bridge.health"), () => sink.mqttState());
   for (const s of bridge.supervisors) {
     health.set(s.target.address, "unknown");
@@ -128,7 +128,7 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
       const { startBridgeMetrics } = await import("../metrics/index.js"); // prom-client only when asked for
       metrics = await startBridgeMetrics(bridge.supervisors, { port: config.metrics.port });
     } catch (e) {
-      radio.sim?.controller.stop();
+      for (const c of radio.sim?.controllers.values() ?? []) c.stop();
       await radio.transport.shutdown().catch(() => undefined);
       return { exitCode: 1, message: `metrics.port: cannot listen on ${config.metrics.port}: ${e instanceof Error ? e.message : String(e)}` };
     }
@@ -145,7 +145,7 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
       (stopping ??= bridge.stop().then(async () => {
         clearInterval(heartbeat);
         await metrics?.close();
-        radio.sim?.controller.stop();
+        for (const c of radio.sim?.controllers.values() ?? []) c.stop();
         log.info("stopped");
       })),
   };

@@ -10,6 +10,7 @@ import type { FlagSpec } from "../config/flags.js";
 import { NobleTransport } from "../ble/noble-transport.js";
 import { SerialTransport, serialProfile } from "../serial/serial-transport.js";
 import type { BleTransport } from "../ble/link.js";
+import { hciIndex, PerAdapterTransport } from "../ble/per-adapter.js";
 import { maxBackoffMs } from "../runtime/backoff.js";
 import type { SimRadio } from "../sim/radio.js";
 import type { Scenario } from "../sim/scenario.js";
@@ -60,26 +61,30 @@ export async function transportFor(config: Config, opts: { simulateWhenNoBms: bo
     }
     const { createSimRadio } = await import("../sim/radio.js");
     const radio = createSimRadio(scenario, { ...timing, cancelGraceMs: 300 });
-    return { transport: radio.transport, scenario, simulated: why, sim: radio };
+    return { transport: radio.bridgeTransport, scenario, simulated: why, sim: radio };
   }
+  const defaultAdapter = `hci${config.ble.hciDeviceId}`;
+  // several adapters: one transport instance per adapter (ble/per-adapter.ts)
+  const several = config.bms.some((b) => b.adapter !== undefined && b.adapter !== defaultAdapter);
   if (config.transport === "bluez") {
     // BlueZ owns the adapter (HA OS, desktops): no raw socket, no capabilities, shares with HA
     // dbus-next and serialport are loaded only by the transport that uses them
     const { BluezTransport } = await import("../bluez/transport.js");
-    return { transport: new BluezTransport({ ...timing, adapter: `hci${config.ble.hciDeviceId}` }) };
+    if (several) return { transport: new PerAdapterTransport("bluez", defaultAdapter, (adapter) => new BluezTransport({ ...timing, adapter })) };
+    return { transport: new BluezTransport({ ...timing, adapter: defaultAdapter }) };
   }
   if (config.transport === "serial") {
     if (!config.serial.path) return { ok: false, exitCode: 2, message: 'serial.path: expected the serial device of the adapter (e.g. /dev/serial/by-id/usb-…) with transport "serial"' };
     if (config.bms.length !== 1) return { ok: false, exitCode: 2, message: 'bms: transport "serial" polls exactly one BMS (one per port); list one entry' };
     return { transport: new SerialTransport({ path: config.serial.path, baudRate: config.serial.baudRate, openTimeoutMs: ms(config.ble.connectTimeout) }) };
   }
-  return {
-    transport: new NobleTransport({
-      ...timing,
-      hciDeviceId: config.ble.hciDeviceId,
-      userChannel: config.ble.userChannel,
-    }),
-  };
+  const byAddress = config.bms.findIndex((b) => b.adapter !== undefined && hciIndex(b.adapter) === undefined);
+  if (byAddress >= 0) {
+    return { ok: false, exitCode: 2, message: `bms[${byAddress}].adapter: the noble transport names adapters hciN (see hciconfig or btmgmt info for the number of ${config.bms[byAddress]?.adapter ?? ""})` };
+  }
+  const noble = (hciDeviceId: number): NobleTransport => new NobleTransport({ ...timing, hciDeviceId, userChannel: config.ble.userChannel });
+  if (several) return { transport: new PerAdapterTransport("noble", defaultAdapter, (a) => noble(hciIndex(a) ?? config.ble.hciDeviceId)) };
+  return { transport: noble(config.ble.hciDeviceId) };
 }
 
 /** The configured BMS; with a scenario and no BMS in the config, every BMS of the scenario. */
@@ -88,13 +93,14 @@ export function targetsFor(config: Config, scenario: Scenario | undefined): BmsT
   if (config.bms.length > 0) {
     return config.bms.map((b) => ({
       address: b.address,
+      ...(b.adapter ? { adapter: b.adapter } : {}),
       ...(b.name ? { name: b.name } : {}),
       protocol: b.protocol,
       invertCurrent: b.invertCurrent,
       pollIntervalMs: interval(b.pollInterval),
     }));
   }
-  return (scenario?.bms ?? []).map((b) => ({ address: b.address, ...(b.name ? { name: b.name } : {}), protocol: "auto" as const, invertCurrent: false, pollIntervalMs: interval(undefined) }));
+  return (scenario?.bms ?? []).map((b) => ({ address: b.address, ...(b.name ? { name: b.name } : {}), ...(b.adapter ? { adapter: b.adapter } : {}), protocol: "auto" as const, invertCurrent: false, pollIntervalMs: interval(undefined) }));
 }
 
 /** Where state lives between runs: stateDir, else $XDG_STATE_HOME or ~/.local/state (add-on: /data). */

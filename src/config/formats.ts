@@ -19,7 +19,12 @@ export interface BmsConfig {
   readonly invertCurrent: boolean;
   /** Seconds; overrides the global pollInterval for this BMS. */
   readonly pollInterval?: number;
+  /** The adapter that reaches it: `hciN` or the adapter's address (upper case); absent = ble.hciDeviceId. */
+  readonly adapter?: string;
 }
+
+/** `hci1`, or an adapter's Bluetooth address. */
+export const ADAPTER_RE = /^hci\d{1,3}$/;
 
 /**
  * A rejected value. `subPath` locates it inside the key (`[1].address`); `text` is the sentence
@@ -106,13 +111,13 @@ export function normaliseMac(s: string): string | undefined {
   return (t.replace(/[:-]/g, "").toUpperCase().match(/../g) ?? []).join(":");
 }
 
-const BMS_KEYS = ["address", "name", "protocol", "invertCurrent", "pollInterval"] as const;
+const BMS_KEYS = ["address", "name", "protocol", "invertCurrent", "pollInterval", "adapter"] as const;
 const BMS_LIST_EXPECTED =
-  "a list of BMS entries {address, name?, protocol?, invertCurrent?, pollInterval?} (JSON array) or comma-separated MAC addresses";
+  "a list of BMS entries {address, name?, protocol?, invertCurrent?, pollInterval?, adapter?} (JSON array) or comma-separated MAC addresses";
 
 function parseBmsItem(item: unknown, at: string): BmsConfig {
   if (typeof item !== "string" && !isRecord(item)) {
-    throw new ConfigValueError("a MAC address or an object {address, name?, protocol?, invertCurrent?, pollInterval?}", item, at);
+    throw new ConfigValueError("a MAC address or an object {address, name?, protocol?, invertCurrent?, pollInterval?, adapter?}", item, at);
   }
   const raw: Record<string, unknown> = typeof item === "string" ? { address: item } : item;
   for (const k of Object.keys(raw)) {
@@ -143,6 +148,13 @@ function parseBmsItem(item: unknown, at: string): BmsConfig {
       if (e instanceof ConfigValueError) throw new ConfigValueError(e.expected, e.got, `${at}.pollInterval`);
       throw e;
     }
+  }
+  if (raw.adapter !== undefined) {
+    const a = typeof raw.adapter === "string" ? raw.adapter.trim() : undefined;
+    const mac = a !== undefined ? normaliseMac(a) : undefined;
+    if (a !== undefined && ADAPTER_RE.test(a)) out.adapter = a;
+    else if (mac !== undefined) out.adapter = mac;
+    else throw new ConfigValueError('an adapter name like "hci1" or its address like 00:1A:7D:DA:71:13', raw.adapter, `${at}.adapter`);
   }
   return out;
 }

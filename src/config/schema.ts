@@ -78,7 +78,7 @@ export const schema = {
   },
   bms: {
     doc:
-      "The batteries to poll: a list of {address, name?, protocol? (auto|a5|d2|p81, default auto), invertCurrent? (default false), pollInterval? (seconds)}. " +
+      "The batteries to poll: a list of {address, name?, protocol? (auto|a5|d2|p81, default auto), invertCurrent? (default false), pollInterval? (seconds), adapter? (hci1, or with transport bluez the adapter's address; default ble.hciDeviceId)}. " +
       "Env/flag: a JSON array, or comma-separated MAC addresses (a listed address keeps its settings from lower layers). " +
       "Empty with a simulation scenario: every BMS of the scenario.",
     format: "daly-bms-list",

@@ -1,5 +1,6 @@
 /**
- * The running bridge: one supervisor per BMS sharing one adapter queue, their events routed to the
+ * The running bridge: one supervisor per BMS, one queue per adapter (a BMS's `adapter`, else the
+ * default one), their events routed to the
  * sink (MQTT/HA or stdout), logs once per state change, and a bounded graceful stop.
  */
 import type { Logger } from "pino";
@@ -14,18 +15,27 @@ export interface BridgeOptions {
   sink: Sink;
   log: Logger;
   supervisor: SupervisorOptions;
+  /** The adapter of BMS that name none (`hci<ble.hciDeviceId>`); default "hci0". */
+  defaultAdapter?: string;
 }
 
 export class Bridge {
   readonly supervisors: Supervisor[];
   private readonly abort = new AbortController();
   private running: Promise<void>[] = [];
-  private readonly queue = new AdapterQueue();
+  /** One queue per adapter: polls on one adapter are serialised, different adapters run in parallel. */
+  readonly queues = new Map<string, AdapterQueue>();
   /** Last logged condition per BMS: one log line per change, not per retry. */
   private readonly lastLogged = new Map<string, string>();
 
   constructor(private readonly o: BridgeOptions) {
-    this.supervisors = o.targets.map((t) => new Supervisor(t, o.transport, this.queue, o.supervisor));
+    this.supervisors = o.targets.map((t) => new Supervisor(t, o.transport, this.queueFor(t.adapter ?? o.defaultAdapter ?? "hci0"), o.supervisor));
+  }
+
+  private queueFor(adapter: string): AdapterQueue {
+    let q = this.queues.get(adapter);
+    if (!q) this.queues.set(adapter, (q = new AdapterQueue()));
+    return q;
   }
 
   async start(): Promise<void> {
