@@ -20,6 +20,15 @@ export interface GattPaths {
   writeType: "command" | "request";
 }
 
+/** The BlueZ name (`hci1`) of the adapter with this Bluetooth address; throws the adapter error if none. */
+export function adapterByAddress(tree: ObjectTree, address: string): string {
+  const adapters = [...tree.entries()].filter(([, i]) => i.has(ADAPTER1)).map(([p, i]) => ({ name: p.split("/").pop() ?? p, address: str(i.get(ADAPTER1) ?? new Map(), "Address")?.toUpperCase() }));
+  const hit = adapters.find((a) => a.address === address.toUpperCase());
+  if (hit) return hit.name;
+  const have = adapters.map((a) => `${a.name} ${a.address ?? "?"}`).join(", ");
+  throw new TransportError(`Bluetooth adapter with address ${address.toUpperCase()} not found in BlueZ (${have ? `available: ${have}` : "no adapters"})`, "adapter");
+}
+
 /** Throws the adapter error when `adapter` is missing from BlueZ or powered off. */
 export function checkAdapter(tree: ObjectTree, adapter: string): void {
   const props = tree.get(`/org/bluez/${adapter}`)?.get(ADAPTER1);

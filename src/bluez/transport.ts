@@ -12,11 +12,11 @@ import { dbusName } from "./errors.js";
 import { abortPromise } from "./abort.js";
 import { discover, withDiscovery } from "./discovery.js";
 import { BluezLink } from "./link.js";
-import { checkAdapter, findDevice, findGatt, type DeviceObject } from "./objects.js";
+import { adapterByAddress, checkAdapter, findDevice, findGatt, type DeviceObject } from "./objects.js";
 import { DEVICE1, GATT_CHAR1, OBJECT_MANAGER, type ObjectTree, treeOf } from "./values.js";
 
 export interface BluezTransportOptions extends BusOptions {
-  /** BlueZ adapter name (default "hci0"). */
+  /** BlueZ adapter name (default "hci0"), or the adapter's address (looked up in BlueZ's objects). */
   adapter?: string;
   /** Discovery of a device BlueZ does not know yet (default 15 s). */
   scanTimeoutMs?: number;
@@ -30,6 +30,8 @@ export interface BluezTransportOptions extends BusOptions {
 export class BluezTransport implements BleTransport {
   readonly kind: string;
   readonly adapter: string;
+  /** The adapter's BlueZ name (`adapter`, or the one found by its address). */
+  private name: string | undefined;
   private readonly bus: BluezBus;
   private readonly links = new Set<BluezLink>();
   private queue: Promise<unknown> = Promise.resolve();
@@ -40,6 +42,7 @@ export class BluezTransport implements BleTransport {
   constructor(opts: BluezTransportOptions = {}) {
     this.kind = opts.kind ?? "bluez";
     this.adapter = opts.adapter ?? "hci0";
+    if (!/^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/.test(this.adapter)) this.name = this.adapter;
     this.t = { scan: opts.scanTimeoutMs ?? 15_000, connect: opts.connectTimeoutMs ?? 20_000, gatt: opts.gattTimeoutMs ?? 5_000 };
     const busOpts: BusOptions = {};
     if (opts.bus) busOpts.bus = opts.bus;
@@ -61,13 +64,20 @@ export class BluezTransport implements BleTransport {
     return treeOf(body);
   }
 
+  /** Checks the adapter (finding it by address first when configured so) and returns its name. */
+  private adapterIn(tree: ObjectTree): string {
+    this.name ??= adapterByAddress(tree, this.adapter);
+    checkAdapter(tree, this.name);
+    return this.name;
+  }
+
   private ctx(signal?: AbortSignal): Parameters<typeof discover>[0] {
-    return { bus: this.bus, adapter: this.adapter, gattMs: this.t.gatt, tree: () => this.tree(), ...(signal ? { signal } : {}) };
+    return { bus: this.bus, adapter: this.name ?? this.adapter, gattMs: this.t.gatt, tree: () => this.tree(), ...(signal ? { signal } : {}) };
   }
 
   scan(seconds: number, signal?: AbortSignal): Promise<Advert[]> {
     return this.exclusive(async () => {
-      checkAdapter(await this.tree(), this.adapter);
+      this.adapterIn(await this.tree());
       return withDiscovery(this.ctx(signal), seconds * 1000);
     });
   }
@@ -76,8 +86,8 @@ export class BluezTransport implements BleTransport {
     return this.exclusive(async () => {
       if (signal?.aborted) throw new TransportError("aborted", "timeout");
       const tree = await this.tree();
-      checkAdapter(tree, this.adapter);
-      let dev = findDevice(tree, this.adapter, target.address);
+      const adapter = this.adapterIn(tree);
+      let dev = findDevice(tree, adapter, target.address);
       if (!dev) {
         dev = await discover(this.ctx(signal), target.address, this.t.scan);
         if (!dev) throw notFound(target.address, this.t.scan / 1000);
