@@ -162,18 +162,19 @@ describe("several bridges on one broker", () => {
       // the live bridge's own start-up publishing is over (its discovery ends with the registry)
       await w.waitFor(w.topic("daly_bms/bridge/shed/registry"), "live shed's registry");
       const t0 = w.messages.length;
-      // the same BMS too: a start would publish it offline (contract §5) and its discovery
-      const dup = bridge("shed", [4]);
+      // the same BMS 4 (a start would publish it offline, contract §5) and a BMS 8 of its own: any
+      // message that names BMS 8 could only come from the refused bridge
+      const dup = bridge("shed", [4, 8]);
       const code = await dup.exited;
       assert.equal(code, 1);
       const errLines = dup.lines.filter((l) => !l.startsWith("{"));
       assert.equal(errLines.length, 1, dup.lines.join("\n"));
       assert.match(errLines[0] ?? "", /^bridgeId: bridge id "shed" is held by a live bridge on mqtt:\/\/.*; give this bridge another id/);
-      // nothing from the refused bridge: no bridge or BMS availability change, no discovery, no info/registry
+      await w.sync(); // everything the broker had for us up to now has arrived
       const after = w.messages.slice(t0);
-      assert.deepEqual(after.filter((m) => m.topic.startsWith("daly_bms/bridge/shed/") && !/\/(ping|pong)$/.test(m.topic)), []);
-      assert.deepEqual(after.filter((m) => m.topic === `daly_bms/${ID(4)}/availability`), []);
-      assert.deepEqual(after.filter((m) => m.topic.startsWith("homeassistant/")), []);
+      assert.deepEqual(after.filter((m) => m.topic.includes(ID(8)) || m.payload.includes(ID(8))), [], "nothing names the refused bridge's own BMS");
+      assert.deepEqual(after.filter((m) => m.topic === "daly_bms/bridge/shed/availability" || m.topic === "daly_bms/bridge/shed/info"), [], "no availability or info under the held id");
+      assert.deepEqual(after.filter((m) => m.topic === `daly_bms/${ID(4)}/availability` && m.payload !== "online"), [], "the shared BMS was not set offline");
       const fresh = await Watcher.connect(broker.url, ["daly_bms/bridge/shed/availability"]);
       await fresh.sync();
       assert.deepEqual(fresh.messages.filter((m) => m.topic === "daly_bms/bridge/shed/availability").map((m) => [m.payload, m.retain]), [["online", true]]);
