@@ -59,6 +59,8 @@ export function capacityLines(c: CapacitySection): string[] {
       out.push(
         `    ${String(r.adapters)} adapter${r.adapters > 1 ? "s" : " "}  ${String(r.n * r.adapters).padStart(2)} BMS  worst median interval ${s2(r.worstMedianIntervalMs)} s  busiest adapter ${(r.adapterBusy * 100).toFixed(0)} %  failures ${r.failures}  →  ${r.sustained ? "keeps the rate" : "does NOT keep the rate"}`,
       );
+      const byAdapter = Array.from({ length: r.adapters }, (_, a) => r.bms.filter((_b, i) => i % r.adapters === a).map((b) => s2(b.analysis.medianIntervalMs)).join(" "));
+      out.push(`      median intervals by adapter: ${byAdapter.map((m, a) => `hci${a} ${m}`).join(" | ")} s`);
     }
     const all = c.adapterRuns.every((r) => r.sustained);
     out.push(`  BMS sustained at ${c.intervalMs / 1000} s grow linearly with adapters (${c.adapterRuns.map((r) => r.n * r.adapters).join(" / ")}): ${all ? "yes" : "NO"}`);

@@ -3,6 +3,7 @@
  * default one), their events routed to the
  * sink (MQTT/HA or stdout), logs once per state change, and a bounded graceful stop.
  */
+import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import type { BleTransport } from "../ble/link.js";
 import { AdapterQueue } from "./adapter-queue.js";
@@ -29,6 +30,8 @@ export class Bridge {
   private readonly lastLogged = new Map<string, string>();
 
   constructor(private readonly o: BridgeOptions) {
+    // every supervisor (and its poll steps) listens on the one signal: more than 10 BMS is normal
+    setMaxListeners(0, this.abort.signal);
     this.supervisors = o.targets.map((t) => new Supervisor(t, o.transport, this.queueFor(t.adapter ?? o.defaultAdapter ?? "hci0"), o.supervisor));
   }
 
