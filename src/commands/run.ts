@@ -46,7 +46,7 @@ function brokerSettings(config: Config): BrokerSettings {
 }
 
 export function sinkFor(config: Config, targets: readonly BmsTarget[], log: Logger, bridgeId: string): Sink {
-  if (!config.mqtt.url) return new StdoutSink();
+  if (!config.mqtt.url || !bridgeId) return new StdoutSink();
   const pub = new Publisher({
     ...brokerSettings(config),
     will: { topic: bridgeAvailabilityTopic(bridgeId, { baseTopic: config.mqtt.baseTopic }), payload: PAYLOAD_OFFLINE },
@@ -92,11 +92,12 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
   if (targets.length === 0 && addon) return { exitCode: 2, message: "bms: add at least one BMS address in the add-on configuration" };
   if (targets.length === 0) return { exitCode: 2, message: "bms: no BMS to poll (the scenario lists none)" };
   if (radio.simulated) log.info({ simulation: radio.simulated, bms: targets.map((t) => t.address) }, "using the simulated radio");
-  const bid = resolveBridgeId(config.bridgeId, stateDir(config, env));
-  if ("error" in bid) return { exitCode: 2, message: bid.error };
-  if (bid.warning) log.warn({ bridgeId: bid.id }, bid.warning);
-  log.info({ version: VERSION, bridgeId: bid.id, bridgeIdFrom: bid.from, config: redactedConfig(config) }, "daly-bms-bridge starting");
-  if (config.mqtt.url) {
+  // the bridge id names this bridge on the broker: stdout mode has none
+  const bid = config.mqtt.url ? resolveBridgeId(config.bridgeId, stateDir(config, env)) : undefined;
+  if (bid && "error" in bid) return { exitCode: 2, message: bid.error };
+  if (bid?.warning) log.warn({ bridgeId: bid.id }, bid.warning);
+  log.info({ version: VERSION, ...(bid ? { bridgeId: bid.id, bridgeIdFrom: bid.from } : {}), config: redactedConfig(config) }, "daly-bms-bridge starting");
+  if (bid) {
     // before anything is published, and on a connection without a last will (mqtt/presence.ts)
     const held = await bridgeIdHeld(config, bid.id, log);
     if (held) {
@@ -105,7 +106,7 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
       return { exitCode: 1, message: held };
     }
   }
-  const sink = sinkFor(config, targets, log, bid.id);
+  const sink = sinkFor(config, targets, log, bid?.id ?? "");
   const bridge = new Bridge({ targets, transport: radio.transport, sink, log, supervisor: supervisorOptions(config, env), defaultAdapter: radio.sim ? "hci0" : `hci${config.ble.hciDeviceId}` });
   const health = new HealthFile(env.DALY_HEALTH_FILE || join(tmpdir(), "daly-bms-bridge.health"), () => sink.mqttState());
   for (const s of bridge.supervisors) {
