@@ -18,6 +18,7 @@ export const ADDON_OPTION_MAP: Readonly<Record<string, string>> = {
   base_topic: "mqtt.baseTopic",
   discovery_prefix: "mqtt.discoveryPrefix",
   log_level: "log.level",
+  bridge_id: "bridgeId",
 };
 
 export type OptionsResult = { ok: true; config: Record<string, unknown>; unknown: string[] } | { ok: false; message: string };

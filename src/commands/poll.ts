@@ -19,7 +19,9 @@ export async function pollCommand(argv: readonly string[], env: NodeJS.ProcessEn
   if (!address || !normaliseMac(address)) return { exitCode: 2, stderr: "poll: --address MAC is required (e.g. --address C0:D6:3C:57:2A:01)\n" };
   const profile: DeviceProfile | undefined = protoArg === "auto" ? (configured?.protocol && configured.protocol !== "auto" ? { protocol: configured.protocol, wantVersion: true } : undefined) : { protocol: protoArg as DeviceProfile["protocol"], wantVersion: true };
   try {
-    const link = await radio.transport.open({ address });
+    // the adapter of the BMS (bms[].adapter; in the simulator also the scenario's)
+    const adapter = configured?.adapter ?? radio.scenario?.bms.find((b) => b.address === normaliseMac(address))?.adapter;
+    const link = await radio.transport.open({ address, ...(adapter ? { adapter } : {}) });
     try {
       const r = await pollOnce(link, profile, { requestTimeoutMs: Math.round(config.ble.requestTimeout * 1000), retries: config.ble.requestRetries });
       const snap = applyCurrentSign(r.snapshot, configured?.invertCurrent ?? false);

@@ -13,7 +13,10 @@ import { Bridge } from "../runtime/bridge.js";
 import { MqttSink } from "../runtime/mqtt-sink.js";
 import { type Sink, StdoutSink } from "../runtime/sink.js";
 import type { BmsTarget } from "../runtime/supervisor.js";
-import { bridgeAvailabilityTopic } from "../ha/topics.js";
+import { bridgeAvailabilityTopic, bridgePingTopic, bridgePongTopic } from "../ha/topics.js";
+import { type BrokerSettings } from "../mqtt/publisher.js";
+import { probePresence } from "../mqtt/presence.js";
+import { resolveBridgeId } from "../runtime/bridge-id.js";
 import { PAYLOAD_OFFLINE } from "../ha/discovery.js";
 import { VERSION } from "../version.js";
 import { tmpdir } from "node:os";
@@ -21,7 +24,7 @@ import { join } from "node:path";
 import { HealthFile } from "../runtime/health.js";
 import type { BridgeMetrics } from "../metrics/index.js";
 import { addonLayer, type AddonLayer } from "../addon/supervisor.js";
-import { load, type Radio, supervisorOptions, targetsFor, transportFor } from "./setup.js";
+import { load, type Radio, stateDir, supervisorOptions, targetsFor, transportFor } from "./setup.js";
 
 export interface RunHandle {
   bridge: Bridge;
@@ -31,16 +34,22 @@ export interface RunHandle {
   stop(): Promise<void>;
 }
 
-export function sinkFor(config: Config, targets: readonly BmsTarget[], log: Logger): Sink {
-  if (!config.mqtt.url) return new StdoutSink();
+function brokerSettings(config: Config): BrokerSettings {
   const tls = config.mqtt.tls;
-  const pub = new Publisher({
+  return {
     url: config.mqtt.url,
     ...(config.mqtt.username ? { username: config.mqtt.username } : {}),
     ...(config.mqtt.password ? { password: config.mqtt.password } : {}),
     clientId: config.mqtt.clientId || `daly-bms-bridge-${randomBytes(4).toString("hex")}`,
     ...(tls.ca || tls.cert || tls.key || !tls.rejectUnauthorized ? { tls: { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}), rejectUnauthorized: tls.rejectUnauthorized } } : {}),
-    will: { topic: bridgeAvailabilityTopic({ baseTopic: config.mqtt.baseTopic }), payload: PAYLOAD_OFFLINE },
+  };
+}
+
+export function sinkFor(config: Config, targets: readonly BmsTarget[], log: Logger, bridgeId: string): Sink {
+  if (!config.mqtt.url || !bridgeId) return new StdoutSink();
+  const pub = new Publisher({
+    ...brokerSettings(config),
+    will: { topic: bridgeAvailabilityTopic(bridgeId, { baseTopic: config.mqtt.baseTopic }), payload: PAYLOAD_OFFLINE },
   });
   let up: boolean | undefined;
   pub.on("connected", () => {
@@ -53,6 +62,7 @@ export function sinkFor(config: Config, targets: readonly BmsTarget[], log: Logg
   });
   return new MqttSink(pub, targets, {
     topics: { baseTopic: config.mqtt.baseTopic, discoveryPrefix: config.mqtt.discoveryPrefix },
+    bridgeId,
     retainState: config.mqtt.retain,
     bridgeVersion: VERSION,
     republishDelayMs: [300, 1500],
@@ -82,9 +92,22 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
   if (targets.length === 0 && addon) return { exitCode: 2, message: "bms: add at least one BMS address in the add-on configuration" };
   if (targets.length === 0) return { exitCode: 2, message: "bms: no BMS to poll (the scenario lists none)" };
   if (radio.simulated) log.info({ simulation: radio.simulated, bms: targets.map((t) => t.address) }, "using the simulated radio");
-  log.info({ version: VERSION, config: redactedConfig(config) }, "daly-bms-bridge starting");
-  const sink = sinkFor(config, targets, log);
-  const bridge = new Bridge({ targets, transport: radio.transport, sink, log, supervisor: supervisorOptions(config, env) });
+  // the bridge id names this bridge on the broker: stdout mode has none
+  const bid = config.mqtt.url ? resolveBridgeId(config.bridgeId, stateDir(config, env)) : undefined;
+  if (bid && "error" in bid) return { exitCode: 2, message: bid.error };
+  if (bid?.warning) log.warn({ bridgeId: bid.id }, bid.warning);
+  log.info({ version: VERSION, ...(bid ? { bridgeId: bid.id, bridgeIdFrom: bid.from } : {}), config: redactedConfig(config) }, "daly-bms-bridge starting");
+  if (bid) {
+    // before anything is published, and on a connection without a last will (mqtt/presence.ts)
+    const held = await bridgeIdHeld(config, bid.id, log);
+    if (held) {
+      for (const c of radio.sim?.controllers.values() ?? []) c.stop();
+      await radio.transport.shutdown().catch(() => undefined);
+      return { exitCode: 1, message: held };
+    }
+  }
+  const sink = sinkFor(config, targets, log, bid?.id ?? "");
+  const bridge = new Bridge({ targets, transport: radio.transport, sink, log, supervisor: supervisorOptions(config, env), defaultAdapter: radio.sim ? "hci0" : config.ble.adapter || `hci${config.ble.hciDeviceId}` });
   // the longest one poll attempt may take: scan, connect (twice, a cancelled connect rests the
   // adapter), every request with its retries; times the BMS that may be ahead of it in the queue,
   // plus one more as slack
@@ -107,7 +130,7 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
       const { startBridgeMetrics } = await import("../metrics/index.js"); // prom-client only when asked for
       metrics = await startBridgeMetrics(bridge.supervisors, { port: config.metrics.port });
     } catch (e) {
-      radio.sim?.controller.stop();
+      for (const c of radio.sim?.controllers.values() ?? []) c.stop();
       await radio.transport.shutdown().catch(() => undefined);
       return { exitCode: 1, message: `metrics.port: cannot listen on ${config.metrics.port}: ${e instanceof Error ? e.message : String(e)}` };
     }
@@ -123,10 +146,24 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
     stop: () =>
       (stopping ??= bridge.stop().then(async () => {
         await metrics?.close();
-        radio.sim?.controller.stop();
+        for (const c of radio.sim?.controllers.values() ?? []) c.stop();
         log.info("stopped");
       })),
   };
+}
+
+/** One line naming the id when a live bridge holds it; undefined when this bridge may start. */
+async function bridgeIdHeld(config: Config, bridgeId: string, log: Logger): Promise<string | undefined> {
+  const topics = { baseTopic: config.mqtt.baseTopic };
+  const p = await probePresence(brokerSettings(config), {
+    availability: bridgeAvailabilityTopic(bridgeId, topics),
+    ping: bridgePingTopic(bridgeId, topics),
+    pong: bridgePongTopic(bridgeId, topics),
+  });
+  if (p.state === "held") return `bridgeId: bridge id "${bridgeId}" is held by a live bridge on ${redactedConfig(config).mqtt.url}; give this bridge another id (--bridge-id, DALY_BRIDGE_ID, add-on bridge_id)`;
+  if (p.state === "stale") log.warn({ bridgeId }, "a retained online for this bridge id got no answer: taking over from a bridge that is gone");
+  if (p.state === "unknown") log.warn({ bridgeId, reason: p.reason }, "could not check on the broker whether this bridge id is in use; starting anyway");
+  return undefined;
 }
 
 export async function runCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {

@@ -10,6 +10,7 @@ import type { FlagSpec } from "../config/flags.js";
 import { NobleTransport } from "../transport/noble/noble-transport.js";
 import { SerialTransport, serialProfile } from "../transport/serial/serial-transport.js";
 import type { BleTransport } from "../transport/link.js";
+import { hciIndex, PerAdapterTransport } from "../transport/per-adapter.js";
 import { maxBackoffMs } from "../runtime/backoff.js";
 import type { SimRadio } from "../sim/radio.js";
 import type { Scenario } from "../sim/scenario.js";
@@ -60,17 +61,21 @@ export async function transportFor(config: Config, opts: { simulateWhenNoBms: bo
     }
     const { createSimRadio } = await import("../sim/radio.js");
     const radio = createSimRadio(scenario, { ...timing, cancelGraceMs: 300 });
-    return { transport: radio.transport, scenario, simulated: why, sim: radio };
+    return { transport: radio.bridgeTransport, scenario, simulated: why, sim: radio };
   }
+  // ble.adapter (a name or, with BlueZ, an address) names the default adapter; else ble.hciDeviceId
+  const defaultAdapter = config.ble.adapter || `hci${config.ble.hciDeviceId}`;
+  if (!/^hci\d+$/.test(defaultAdapter) && !/^[0-9A-F]{2}(:[0-9A-F]{2}){5}$/i.test(defaultAdapter)) {
+    return { ok: false, exitCode: 2, message: `ble.adapter: expected an adapter name like hci1 or an address like 00:1A:7D:DA:71:13, got "${defaultAdapter}"` };
+  }
+  // several adapters: one transport instance per adapter (transport/per-adapter.ts)
+  const several = config.bms.some((b) => b.adapter !== undefined && b.adapter !== defaultAdapter);
   if (config.transport === "bluez") {
     // BlueZ owns the adapter (HA OS, desktops): no raw socket, no capabilities, shares with HA
     // dbus-next and serialport are loaded only by the transport that uses them
-    const adapter = config.ble.adapter || `hci${config.ble.hciDeviceId}`;
-    if (!/^hci\d+$/.test(adapter) && !/^[0-9A-F]{2}(:[0-9A-F]{2}){5}$/i.test(adapter)) {
-      return { ok: false, exitCode: 2, message: `ble.adapter: expected an adapter name like hci1 or an address like 00:1A:7D:DA:71:13, got "${adapter}"` };
-    }
     const { BluezTransport } = await import("../transport/bluez/transport.js");
-    return { transport: new BluezTransport({ ...timing, adapter }) };
+    if (several) return { transport: new PerAdapterTransport("bluez", defaultAdapter, (adapter) => new BluezTransport({ ...timing, adapter })) };
+    return { transport: new BluezTransport({ ...timing, adapter: defaultAdapter }) };
   }
   if (config.transport === "serial") {
     if (!config.serial.path) return { ok: false, exitCode: 2, message: 'serial.path: expected the serial device of the adapter (e.g. /dev/serial/by-id/usb-…) with transport "serial"' };
@@ -85,13 +90,17 @@ export async function transportFor(config: Config, opts: { simulateWhenNoBms: bo
     }
     return { transport: new SerialTransport({ path: config.serial.path, baudRate: config.serial.baudRate, openTimeoutMs: ms(config.ble.connectTimeout) }) };
   }
-  return {
-    transport: new NobleTransport({
-      ...timing,
-      hciDeviceId: config.ble.hciDeviceId,
-      userChannel: config.ble.userChannel,
-    }),
-  };
+  if (hciIndex(defaultAdapter) === undefined) {
+    return { ok: false, exitCode: 2, message: `ble.adapter: the noble transport names adapters hciN (see hciconfig or btmgmt info for the number of ${defaultAdapter})` };
+  }
+  const byAddress = config.bms.findIndex((b) => b.adapter !== undefined && hciIndex(b.adapter) === undefined);
+  if (byAddress >= 0) {
+    return { ok: false, exitCode: 2, message: `bms[${byAddress}].adapter: the noble transport names adapters hciN (see hciconfig or btmgmt info for the number of ${config.bms[byAddress]?.adapter ?? ""})` };
+  }
+  const noble = (hciDeviceId: number): NobleTransport => new NobleTransport({ ...timing, hciDeviceId, userChannel: config.ble.userChannel });
+  const defaultIndex = hciIndex(defaultAdapter) ?? config.ble.hciDeviceId;
+  if (several) return { transport: new PerAdapterTransport("noble", defaultAdapter, (a) => noble(hciIndex(a) ?? defaultIndex)) };
+  return { transport: noble(defaultIndex) };
 }
 
 /** The configured BMS; with a scenario and no BMS in the config, every BMS of the scenario. */
@@ -100,6 +109,7 @@ export function targetsFor(config: Config, scenario: Scenario | undefined): BmsT
   if (config.bms.length > 0) {
     return config.bms.map((b) => ({
       address: b.address,
+      ...(b.adapter ? { adapter: b.adapter } : {}),
       ...(b.name ? { name: b.name } : {}),
       protocol: b.protocol,
       invertCurrent: b.invertCurrent,
@@ -107,7 +117,7 @@ export function targetsFor(config: Config, scenario: Scenario | undefined): BmsT
       ...(b.board !== undefined ? { board: b.board } : {}),
     }));
   }
-  return (scenario?.bms ?? []).map((b) => ({ address: b.address, ...(b.name ? { name: b.name } : {}), protocol: "auto" as const, invertCurrent: false, pollIntervalMs: interval(undefined) }));
+  return (scenario?.bms ?? []).map((b) => ({ address: b.address, ...(b.name ? { name: b.name } : {}), ...(b.adapter ? { adapter: b.adapter } : {}), protocol: "auto" as const, invertCurrent: false, pollIntervalMs: interval(undefined) }));
 }
 
 /** Where state lives between runs: stateDir, else $XDG_STATE_HOME or ~/.local/state (add-on: /data). */

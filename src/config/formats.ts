@@ -21,7 +21,12 @@ export interface BmsConfig {
   readonly pollInterval?: number;
   /** Transport "serial": board number 1–16 on a shared RS485 line (A5: request 0x3F + board, reply from board; 0x81: 0x80 + board / 0x50 + board). */
   readonly board?: number;
+  /** The adapter that reaches it: `hciN` or the adapter's address (upper case); absent = ble.hciDeviceId. */
+  readonly adapter?: string;
 }
+
+/** `hci1`, or an adapter's Bluetooth address. */
+export const ADAPTER_RE = /^hci\d{1,3}$/;
 
 /**
  * A rejected value. `subPath` locates it inside the key (`[1].address`); `text` is the sentence
@@ -108,13 +113,13 @@ export function normaliseMac(s: string): string | undefined {
   return (t.replace(/[:-]/g, "").toUpperCase().match(/../g) ?? []).join(":");
 }
 
-const BMS_KEYS = ["address", "name", "protocol", "invertCurrent", "pollInterval", "board"] as const;
+const BMS_KEYS = ["address", "name", "protocol", "invertCurrent", "pollInterval", "board", "adapter"] as const;
 const BMS_LIST_EXPECTED =
-  "a list of BMS entries {address, name?, protocol?, invertCurrent?, pollInterval?, board?} (JSON array) or comma-separated MAC addresses";
+  "a list of BMS entries {address, name?, protocol?, invertCurrent?, pollInterval?, board?, adapter?} (JSON array) or comma-separated MAC addresses";
 
 function parseBmsItem(item: unknown, at: string): BmsConfig {
   if (typeof item !== "string" && !isRecord(item)) {
-    throw new ConfigValueError("a MAC address or an object {address, name?, protocol?, invertCurrent?, pollInterval?, board?}", item, at);
+    throw new ConfigValueError("a MAC address or an object {address, name?, protocol?, invertCurrent?, pollInterval?, board?, adapter?}", item, at);
   }
   const raw: Record<string, unknown> = typeof item === "string" ? { address: item } : item;
   for (const k of Object.keys(raw)) {
@@ -152,6 +157,13 @@ function parseBmsItem(item: unknown, at: string): BmsConfig {
       throw new ConfigValueError(`protocol a5, p81 or auto: D2 has no board address (it is always D2)`, raw.board, `${at}.board`);
     }
     out.board = raw.board;
+  }
+  if (raw.adapter !== undefined) {
+    const a = typeof raw.adapter === "string" ? raw.adapter.trim() : undefined;
+    const mac = a !== undefined ? normaliseMac(a) : undefined;
+    if (a !== undefined && ADAPTER_RE.test(a)) out.adapter = a;
+    else if (mac !== undefined) out.adapter = mac;
+    else throw new ConfigValueError('an adapter name like "hci1" or its address like 00:1A:7D:DA:71:13', raw.adapter, `${at}.adapter`);
   }
   return out;
 }
@@ -203,6 +215,15 @@ function checkTopic(v: unknown): void {
   }
 }
 
+/** Letters, digits, "_" and "-" (one MQTT topic level, safe everywhere); empty = derive the default. */
+export const BRIDGE_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+function checkBridgeId(v: unknown): void {
+  if (typeof v !== "string" || (v !== "" && !BRIDGE_ID_RE.test(v))) {
+    throw new ConfigValueError('1-64 letters, digits, "_" or "-" (it becomes one MQTT topic level)', v);
+  }
+}
+
 export interface NamedFormat {
   validate(v: unknown, bounds: LeafBounds): void;
   coerce?(s: string): unknown;
@@ -227,6 +248,7 @@ export const FORMATS: Readonly<Record<string, NamedFormat>> = {
   "daly-bms-list": { validate: (v) => void parseBmsList(v), coerce: coerceBmsList },
   "mqtt-url": { validate: checkMqttUrl },
   "mqtt-topic": { validate: checkTopic },
+  "bridge-id": { validate: checkBridgeId },
 };
 
 /** Validates a value against an enumeration leaf (`format: [...]`). */

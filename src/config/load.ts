@@ -47,7 +47,7 @@ interface Origin {
 }
 
 const LEAVES = schemaLeaves();
-const STRING_FORMATS = new Set(["daly-string", "mqtt-url"]);
+const STRING_FORMATS = new Set(["daly-string", "mqtt-url", "bridge-id"]);
 
 function flagSpecs(commandFlags: Readonly<Record<string, FlagSpec>>): Map<string, FlagSpec> {
   const specs = new Map<string, FlagSpec>(Object.entries(commandFlags));

@@ -21,6 +21,7 @@ export const LOG_FORMATS = ["auto", "json", "pretty"] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export interface Config {
+  readonly bridgeId: string;
   readonly bms: readonly BmsConfig[];
   readonly transport: Transport;
   readonly simulation: { readonly scenario: string; readonly hciSocket: string };
@@ -67,9 +68,18 @@ const str = (doc: string, env: string, extra: { arg?: string; sensitive?: boolea
   ({ doc, format: "daly-string", default: "", env, ...extra }) as const;
 
 export const schema = {
+  bridgeId: {
+    doc:
+      "This bridge's id on the broker: its availability topic daly_bms/bridge/<id>/availability, last will, registry and info topics. " +
+      "Letters, digits, _ and -. Empty = the id kept in <stateDir>/bridge-id, created once (see Scaling out). Two live bridges cannot share an id.",
+    format: "bridge-id",
+    default: "",
+    env: "DALY_BRIDGE_ID",
+    arg: "bridge-id",
+  },
   bms: {
     doc:
-      "The batteries to poll: a list of {address, name?, protocol? (auto|a5|d2|p81, default auto), invertCurrent? (default false), pollInterval? (seconds), board? (serial: RS485 board number 1–16, legacy A5 or 0x81)}. " +
+      "The batteries to poll: a list of {address, name?, protocol? (auto|a5|d2|p81, default auto), invertCurrent? (default false), pollInterval? (seconds), board? (serial: RS485 board number 1–16, legacy A5 or 0x81), adapter? (hci1, or with transport bluez the adapter's address; default ble.adapter, else ble.hciDeviceId)}. " +
       "Env/flag: a JSON array, or comma-separated MAC addresses (a listed address keeps its settings from lower layers). " +
       "Empty with a simulation scenario: every BMS of the scenario.",
     format: "daly-bms-list",
@@ -92,7 +102,7 @@ export const schema = {
   },
   ble: {
     hciDeviceId: { doc: "HCI adapter number (hci0 = 0).", format: "daly-int", min: 0, default: 0, env: "DALY_HCI_DEVICE", arg: "hci-device" },
-    adapter: str('Transport "bluez": the adapter by name (hci1) or by address (00:1A:7D:DA:71:13, found again under whatever hciN it gets after a replug). Empty: hci<ble.hciDeviceId>.', "DALY_BLE_ADAPTER"),
+    adapter: str('The default adapter (of BMS entries that name none): by name (hci1), or with transport "bluez" by address (00:1A:7D:DA:71:13, found again under whatever hciN it gets after a replug). Empty: hci<ble.hciDeviceId>.', "DALY_BLE_ADAPTER"),
     userChannel: { doc: "Open the adapter as an HCI user channel (needs bluetoothd stopped for it and NET_ADMIN).", format: "daly-bool", default: false, env: "DALY_HCI_USER_CHANNEL" },
     scanTimeout: { doc: "Seconds to look for a BMS before giving up on this attempt.", format: "daly-seconds", min: 1, default: 10, env: "DALY_BLE_SCAN_TIMEOUT" },
     connectTimeout: { doc: "Seconds allowed for connecting and GATT discovery.", format: "daly-seconds", min: 1, default: 15, env: "DALY_BLE_CONNECT_TIMEOUT" },

@@ -37,6 +37,8 @@ export interface DiscoveryContext {
   hwVersion?: string;
   /** Version of this bridge, sent as origin.sw_version. */
   bridgeVersion: string;
+  /** Id of the bridge that polls this BMS: its availability topic joins the entity's list. */
+  bridgeId: string;
   /** Used for the default model when the snapshot has no protocol. */
   protocol?: Protocol;
   /** origin.support_url; omitted when not given. */
@@ -148,9 +150,12 @@ export function originBlock(ctx: DiscoveryContext): OriginBlock {
   return defined({ name: ORIGIN_NAME, sw_version: ctx.bridgeVersion, support_url: ctx.supportUrl });
 }
 
-/** Both topics must say `online` (availability_mode `all`, contract.md §5). */
-export function availabilityList(bmsId: string, topics?: TopicOptions): AvailabilityEntry[] {
-  return [bridgeAvailabilityTopic(topics), bmsAvailabilityTopic(bmsId, topics)].map((topic) => ({
+/**
+ * The polling bridge's topic and the BMS's: both must say `online` (availability_mode `all`,
+ * contract.md §5). Another bridge stopping never touches either.
+ */
+export function availabilityList(bmsId: string, bridgeId: string, topics?: TopicOptions): AvailabilityEntry[] {
+  return [bridgeAvailabilityTopic(bridgeId, topics), bmsAvailabilityTopic(bmsId, topics)].map((topic) => ({
     topic,
     payload_available: PAYLOAD_ONLINE,
     payload_not_available: PAYLOAD_OFFLINE,
@@ -190,7 +195,7 @@ export function entityPayload(
     entity_category: entity.entityCategory,
     enabled_by_default: entity.enabledByDefault,
     expire_after: ctx.expireAfterSeconds,
-    availability: availabilityList(bmsId, ctx.topics),
+    availability: availabilityList(bmsId, ctx.bridgeId, ctx.topics),
     availability_mode: "all",
     device,
     origin,

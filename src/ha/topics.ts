@@ -80,9 +80,49 @@ function assertBmsId(bmsId: string): void {
   }
 }
 
-/** `<base>/bridge/availability`: bridge LWT, `online`/`offline`, retained. */
-export function bridgeAvailabilityTopic(opts?: TopicOptions): string {
+/** Same rule as the `bridgeId` config key: one topic level of letters, digits, `_` and `-`. */
+export const BRIDGE_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function assertBridgeId(bridgeId: string): string {
+  if (!BRIDGE_ID_RE.test(bridgeId)) throw new Error(`invalid bridge id "${bridgeId}": expected 1-64 letters, digits, "_" or "-"`);
+  return bridgeId;
+}
+
+function bridgeTopic(bridgeId: string, leaf: string, opts?: TopicOptions): string {
+  return join(resolveTopicOptions(opts).baseTopic, "bridge", assertBridgeId(bridgeId), leaf);
+}
+
+/** `<base>/bridge/<bridge_id>/availability`: this bridge's LWT, `online`/`offline`, retained. */
+export function bridgeAvailabilityTopic(bridgeId: string, opts?: TopicOptions): string {
+  return bridgeTopic(bridgeId, "availability", opts);
+}
+
+/** `<base>/bridge/<bridge_id>/registry`: `{bms_id: [entity keys]}` this bridge has discovered, retained. */
+export function bridgeRegistryTopic(bridgeId: string, opts?: TopicOptions): string {
+  return bridgeTopic(bridgeId, "registry", opts);
+}
+
+/** `<base>/bridge/<bridge_id>/info`: `{version, instance, bms: [bms_id]}`, retained (which BMS it polls). */
+export function bridgeInfoTopic(bridgeId: string, opts?: TopicOptions): string {
+  return bridgeTopic(bridgeId, "info", opts);
+}
+
+/** `<base>/bridge/<bridge_id>/ping` → `…/pong`: a live bridge echoes the nonce (not retained). */
+export function bridgePingTopic(bridgeId: string, opts?: TopicOptions): string {
+  return bridgeTopic(bridgeId, "ping", opts);
+}
+
+export function bridgePongTopic(bridgeId: string, opts?: TopicOptions): string {
+  return bridgeTopic(bridgeId, "pong", opts);
+}
+
+/** Before "Scale out" every bridge shared these two; each bridge now clears/migrates them once. */
+export function legacyBridgeAvailabilityTopic(opts?: TopicOptions): string {
   return join(resolveTopicOptions(opts).baseTopic, "bridge", "availability");
+}
+
+export function legacyRegistryTopic(opts?: TopicOptions): string {
+  return join(resolveTopicOptions(opts).baseTopic, "bridge", "registry");
 }
 
 /** `<base>/<bms_id>/availability`: per-BMS `online`/`offline`, retained. */

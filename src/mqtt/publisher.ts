@@ -7,12 +7,16 @@ import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 
-export interface MqttSettings {
+/** How to reach the broker; shared by the publisher and the start-up presence probe. */
+export interface BrokerSettings {
   url: string;
   username?: string;
   password?: string;
   clientId: string;
   tls?: { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean };
+}
+
+export interface MqttSettings extends BrokerSettings {
   will: { topic: string; payload: string };
   /** First reconnect delay; doubles per failed attempt up to maxReconnectMs. */
   reconnectMs?: number;
@@ -23,7 +27,8 @@ export interface PublisherEvents {
   /** Connected (first time: first=true; after a broker restart: first=false). */
   connected: [first: boolean];
   disconnected: [reason: string];
-  message: [topic: string, payload: string];
+  /** `retained`: the broker sent it from its store on subscribe, not as a live publish. */
+  message: [topic: string, payload: string, retained: boolean];
 }
 
 export class Publisher extends EventEmitter<PublisherEvents> {
@@ -42,21 +47,10 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     const s = this.settings;
     const base = s.reconnectMs ?? 1000;
     const opts: IClientOptions = {
-      clientId: s.clientId,
-      clean: true,
-      keepalive: 30, // > 20 s: noble's native connect can freeze the event loop (ble-noble.md §5)
+      ...clientOptions(s),
       reconnectPeriod: base,
-      connectTimeout: 10_000,
       will: { topic: s.will.topic, payload: Buffer.from(s.will.payload), qos: 1, retain: true },
     };
-    if (s.username) opts.username = s.username;
-    if (s.password) opts.password = s.password;
-    if (s.tls) {
-      if (s.tls.ca) opts.ca = readFileSync(s.tls.ca);
-      if (s.tls.cert) opts.cert = readFileSync(s.tls.cert);
-      if (s.tls.key) opts.key = readFileSync(s.tls.key);
-      opts.rejectUnauthorized = s.tls.rejectUnauthorized ?? true;
-    }
     const c = mqtt.connect(s.url, opts);
     this.client = c;
     c.on("connect", () => {
@@ -70,7 +64,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     });
     c.on("close", () => this.emit("disconnected", "connection closed"));
     c.on("error", (err) => this.emit("disconnected", err.message));
-    c.on("message", (topic, payload) => this.emit("message", topic, payload.toString("utf8")));
+    c.on("message", (topic, payload, packet) => this.emit("message", topic, payload.toString("utf8"), packet.retain));
   }
 
   async publish(topic: string, payload: string, opts: { retain: boolean; qos?: 0 | 1 }): Promise<void> {
@@ -134,6 +128,25 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     await Promise.race([work.catch(() => undefined), t]);
     c.end(true);
   }
+}
+
+/** Client id, credentials, TLS and timing of a connection (no will, no reconnect policy). */
+export function clientOptions(s: BrokerSettings): IClientOptions {
+  const opts: IClientOptions = {
+    clientId: s.clientId,
+    clean: true,
+    keepalive: 30, // > 20 s: noble's native connect can freeze the event loop (ble-noble.md §5)
+    connectTimeout: 10_000,
+  };
+  if (s.username) opts.username = s.username;
+  if (s.password) opts.password = s.password;
+  if (s.tls) {
+    if (s.tls.ca) opts.ca = readFileSync(s.tls.ca);
+    if (s.tls.cert) opts.cert = readFileSync(s.tls.cert);
+    if (s.tls.key) opts.key = readFileSync(s.tls.key);
+    opts.rejectUnauthorized = s.tls.rejectUnauthorized ?? true;
+  }
+  return opts;
 }
 
 export function assertTopic(topic: string): void {

@@ -1,7 +1,9 @@
 /**
- * The running bridge: one supervisor per BMS sharing one adapter queue, their events routed to the
+ * The running bridge: one supervisor per BMS, one queue per adapter (a BMS's `adapter`, else the
+ * default one), their events routed to the
  * sink (MQTT/HA or stdout), logs once per state change, and a bounded graceful stop.
  */
+import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import type { BleTransport } from "../transport/link.js";
 import { AdapterQueue } from "./adapter-queue.js";
@@ -14,22 +16,34 @@ export interface BridgeOptions {
   sink: Sink;
   log: Logger;
   supervisor: SupervisorOptions;
+  /** The adapter of BMS that name none (`hci<ble.hciDeviceId>`); default "hci0". */
+  defaultAdapter?: string;
 }
 
 export class Bridge {
   readonly supervisors: Supervisor[];
   private readonly abort = new AbortController();
   private running: Promise<void>[] = [];
-  private readonly queue = new AdapterQueue();
+  /** One queue per adapter: polls on one adapter are serialised, different adapters run in parallel. */
+  readonly queues = new Map<string, AdapterQueue>();
   /** Last logged condition per BMS: one log line per change, not per retry. */
   private readonly lastLogged = new Map<string, string>();
 
   constructor(private readonly o: BridgeOptions) {
-    this.supervisors = o.targets.map((t) => new Supervisor(t, o.transport, this.queue, o.supervisor));
+    // every supervisor (and its poll steps) listens on the one signal: more than 10 BMS is normal
+    setMaxListeners(0, this.abort.signal);
+    this.supervisors = o.targets.map((t) => new Supervisor(t, o.transport, this.queueFor(t.adapter ?? o.defaultAdapter ?? "hci0"), o.supervisor));
+  }
+
+  private queueFor(adapter: string): AdapterQueue {
+    let q = this.queues.get(adapter);
+    if (!q) this.queues.set(adapter, (q = new AdapterQueue()));
+    return q;
   }
 
   /** True while the transport reports its adapter gone. */
-  private adapterDown = false;
+  /** Adapters reported gone ("*" = the transport's only adapter). */
+  private readonly adaptersDown = new Set<string>();
   private offAdapter: (() => void) | undefined;
 
   async start(): Promise<void> {
@@ -37,16 +51,18 @@ export class Bridge {
     // bluetoothd restarts, adapter unplugged or powered off (BlueZ): one log line, every BMS
     // offline once, polling resumes by itself when the adapter is back
     this.offAdapter = this.o.transport.onAdapter?.((st) => {
+      // a transport serving several adapters says which one; the others go on polling
+      const key = st.adapter ?? "*";
+      const affected = this.supervisors.filter((s) => st.adapter === undefined || (s.target.adapter ?? this.o.defaultAdapter ?? "hci0") === st.adapter);
       if (st.up) {
-        if (!this.adapterDown) return;
-        this.adapterDown = false;
-        this.o.log.info({ adapter: st.why }, "Bluetooth adapter back: polling resumes");
-        for (const s of this.supervisors) s.adapterBack();
+        if (!this.adaptersDown.delete(key)) return;
+        this.o.log.info({ adapter: st.adapter, why: st.why }, "Bluetooth adapter back: polling resumes");
+        for (const s of affected) s.adapterBack();
       } else {
-        if (this.adapterDown) return;
-        this.adapterDown = true;
-        this.o.log.warn({ why: st.why }, "Bluetooth adapter gone: every BMS offline until it is back");
-        for (const s of this.supervisors) s.adapterLost();
+        if (this.adaptersDown.has(key)) return;
+        this.adaptersDown.add(key);
+        this.o.log.warn({ adapter: st.adapter, why: st.why }, `Bluetooth adapter gone: ${st.adapter === undefined ? "every BMS" : `the BMS on ${st.adapter}`} offline until it is back`);
+        for (const s of affected) s.adapterLost();
       }
     });
     for (const s of this.supervisors) {

@@ -3,20 +3,40 @@
  * changes, obsolete configs cleared), state per poll, availability per BMS and for the bridge,
  * and a full re-publish when HA comes back (`homeassistant/status` = online) or the broker does.
  *
- * What was published is remembered in the broker itself, in the retained registry topic
- * `<base>/bridge/registry` ({bms_id: [entity keys]}), so entities of a BMS removed from the config,
- * or of cells that no longer exist, are cleared even across restarts.
+ * What was published is remembered in the broker itself, in this bridge's retained registry topic
+ * `<base>/bridge/<bridge_id>/registry` ({bms_id: [entity keys]}), so entities of a BMS removed from
+ * the config, or of cells that no longer exist, are cleared even across restarts.
+ *
+ * Several bridges share a broker (README "Scaling out"): each has its own availability topic (and
+ * last will), registry and info topic (`{version, instance, bms: [bms_id]}`, retained). The sink
+ * watches every bridge's info and availability: a BMS that another live bridge also polls is
+ * logged loudly, and is never cleared as "no longer configured" while that bridge claims it.
  */
 import type { Logger } from "pino";
 import type { Snapshot } from "../bms/snapshot.js";
 import { buildDiscovery, clearMessages, type DiscoveryContext, discoveryKeys, type DiscoveryMessage, PAYLOAD_OFFLINE, PAYLOAD_ONLINE, staleConfigs } from "../ha/discovery.js";
-import { bmsAvailabilityTopic, bmsIdFromMac, bmsStateTopic, bridgeAvailabilityTopic, type TopicOptions } from "../ha/topics.js";
+import { randomBytes } from "node:crypto";
+import {
+  bmsAvailabilityTopic,
+  bmsIdFromMac,
+  bmsStateTopic,
+  bridgeAvailabilityTopic,
+  bridgeInfoTopic,
+  bridgePingTopic,
+  bridgePongTopic,
+  bridgeRegistryTopic,
+  legacyBridgeAvailabilityTopic,
+  legacyRegistryTopic,
+  type TopicOptions,
+} from "../ha/topics.js";
 import type { Publisher } from "../mqtt/publisher.js";
 import type { Sink } from "./sink.js";
 import type { BmsTarget } from "./supervisor.js";
 
 export interface MqttSinkOptions {
   topics: Required<TopicOptions>;
+  /** This bridge's id (config `bridgeId`): its availability, registry and info topics. */
+  bridgeId: string;
   retainState: boolean;
   bridgeVersion: string;
   /** Random delay before re-publishing after an HA birth message, [min, max] ms. */
@@ -48,6 +68,12 @@ const ABSENT_BEFORE_CLEAR = 10;
 
 type Registry = Record<string, string[]>;
 
+/** What another bridge on the broker says about itself (its retained info and availability). */
+interface PeerBridge {
+  bms: Set<string>;
+  online: boolean;
+}
+
 export class MqttSink implements Sink {
   private readonly bms = new Map<string, BmsState>();
   private registry: Registry = {};
@@ -57,6 +83,13 @@ export class MqttSink implements Sink {
   private ready = false;
   /** Resolves when the last scheduled re-publish completed (tests and the soak wait on it). */
   lastRepublish: Promise<void> = Promise.resolve();
+  /** Random per run: tells this bridge's info message from another's under the same id. */
+  readonly instance = randomBytes(6).toString("hex");
+  private readonly peers = new Map<string, PeerBridge>();
+  /** Per BMS: the other live bridges that claim it, as last logged ("" = none). */
+  private readonly conflictLogged = new Map<string, string>();
+  private idClashLogged = false;
+  private stopping = false;
 
   constructor(
     private readonly pub: Publisher,
@@ -68,7 +101,11 @@ export class MqttSink implements Sink {
   }
 
   private get registryTopic(): string {
-    return `${this.opts.topics.baseTopic}/bridge/registry`;
+    return bridgeRegistryTopic(this.opts.bridgeId, this.opts.topics);
+  }
+
+  private get availabilityTopic(): string {
+    return bridgeAvailabilityTopic(this.opts.bridgeId, this.opts.topics);
   }
 
   async start(): Promise<void> {
@@ -80,8 +117,9 @@ export class MqttSink implements Sink {
         });
       });
     }));
-    this.pub.on("message", (topic, payload) => {
+    this.pub.on("message", (topic, payload, retained) => {
       if (topic === `${this.opts.topics.discoveryPrefix}/status` && payload === "online") this.scheduleRepublish("home assistant restarted");
+      else this.onBridgeMessage(topic, payload, retained);
     });
     this.pub.start();
     // do not hold the bridge hostage to the broker: polling starts at once, MQTT catches up
@@ -96,18 +134,23 @@ export class MqttSink implements Sink {
 
   private async onConnected(first: boolean): Promise<void> {
     const t = this.opts.topics;
-    await this.pub.publish(bridgeAvailabilityTopic(t), PAYLOAD_ONLINE, { retain: true });
-    await this.pub.subscribe([`${t.discoveryPrefix}/status`]);
+    const id = this.opts.bridgeId;
+    await this.pub.publish(this.availabilityTopic, PAYLOAD_ONLINE, { retain: true });
+    // every bridge's info and availability (BMS claimed twice), our ping (presence probe)
+    await this.pub.subscribe([`${t.discoveryPrefix}/status`, `${t.baseTopic}/bridge/+/info`, `${t.baseTopic}/bridge/+/availability`, bridgePingTopic(id, t)]);
     if (first && !this.started) {
       this.started = true;
-      const retained = await this.pub.readRetained(this.registryTopic, `${t.baseTopic}/bridge/sync`);
+      const retained = await this.pub.readRetained(`${t.baseTopic}/bridge/#`, `${t.baseTopic}/bridge/sync`);
+      for (const [topic, payload] of retained) this.onBridgeMessage(topic, payload, true);
+      await this.migrateLegacy(retained);
       this.registry = parseRegistry(retained.get(this.registryTopic));
       await this.forgetRemoved();
       // a retained "online" from an earlier run must not linger (contract §5)
-      for (const [id, b] of this.bms) {
-        b.published = this.registry[id];
-        await this.pub.publish(bmsAvailabilityTopic(id, t), PAYLOAD_OFFLINE, { retain: true });
+      for (const [bmsId, b] of this.bms) {
+        b.published = this.registry[bmsId];
+        await this.pub.publish(bmsAvailabilityTopic(bmsId, t), PAYLOAD_OFFLINE, { retain: true });
       }
+      await this.publishInfo();
       this.ready = true;
       // polls that finished while the broker was not there yet are published now
       if ([...this.bms.values()].some((b) => b.last || b.online)) await this.republishAll("first connect");
@@ -116,17 +159,123 @@ export class MqttSink implements Sink {
     }
   }
 
+  /**
+   * Before "Scale out" all bridges shared `<base>/bridge/availability` and `<base>/bridge/registry`.
+   * The first upgraded start clears the shared availability (entities no longer list it) and takes
+   * over the registry entries of its own BMS, leaving the rest for the other bridges.
+   */
+  private async migrateLegacy(retained: Map<string, string>): Promise<void> {
+    const t = this.opts.topics;
+    const legacyAvail = legacyBridgeAvailabilityTopic(t);
+    if (retained.get(legacyAvail)) {
+      await this.pub.publish(legacyAvail, "", { retain: true });
+      this.log.info({ topic: legacyAvail }, "cleared the shared bridge availability topic of earlier versions");
+    }
+    const legacyReg = legacyRegistryTopic(t);
+    const old = retained.get(legacyReg);
+    if (!old) return;
+    const legacy = parseRegistry(old);
+    const mine = retained.has(this.registryTopic) ? parseRegistry(retained.get(this.registryTopic)) : {};
+    let took = 0;
+    for (const bmsId of this.bms.keys()) {
+      const keys = legacy[bmsId];
+      if (!keys) continue;
+      if (!mine[bmsId]) mine[bmsId] = keys;
+      delete legacy[bmsId];
+      took++;
+    }
+    if (took === 0) return;
+    await this.pub.publish(this.registryTopic, JSON.stringify(mine), { retain: true });
+    await this.pub.publish(legacyReg, Object.keys(legacy).length > 0 ? JSON.stringify(legacy) : "", { retain: true });
+    retained.set(this.registryTopic, JSON.stringify(mine));
+    this.log.info({ bms: took }, "took over this bridge's entries of the shared registry of earlier versions");
+  }
+
+  private async publishInfo(): Promise<void> {
+    const info = { version: this.opts.bridgeVersion, instance: this.instance, bms: [...this.bms.keys()] };
+    await this.pub.publish(bridgeInfoTopic(this.opts.bridgeId, this.opts.topics), JSON.stringify(info), { retain: true });
+  }
+
+  /** Info, availability and ping topics of the bridges on the broker (ours and the others'). */
+  private onBridgeMessage(topic: string, payload: string, retained: boolean): void {
+    const t = this.opts.topics;
+    const prefix = `${t.baseTopic}/bridge/`;
+    if (!topic.startsWith(prefix)) return;
+    const rest = topic.slice(prefix.length).split("/");
+    if (rest.length !== 2) return;
+    const [bridge = "", leaf] = rest;
+    const own = bridge === this.opts.bridgeId;
+    if (own && leaf === "ping") {
+      if (!this.stopping && payload.length > 0 && payload.length <= 64) void this.pub.publish(bridgePongTopic(bridge, t), payload, { retain: false, qos: 0 }).catch(() => undefined);
+      return;
+    }
+    if (own && leaf === "availability") {
+      // the last will of a stale connection under our id (see mqtt/presence.ts) came after our online
+      if (!this.stopping && !retained && payload === PAYLOAD_OFFLINE && this.pub.connected) {
+        this.log.warn({ bridge }, "our bridge availability was set offline by someone else; re-publishing online");
+        void this.pub.publish(this.availabilityTopic, PAYLOAD_ONLINE, { retain: true }).catch(() => undefined);
+      }
+      return;
+    }
+    if (own && leaf === "info") {
+      if (retained || this.idClashLogged) return;
+      const instance = parseInfo(payload)?.instance;
+      if (instance !== undefined && instance !== this.instance) {
+        this.idClashLogged = true;
+        this.log.error({ bridge, other: instance }, `another bridge started with bridge id "${bridge}" while this one runs: give one of them another bridgeId`);
+      }
+      return;
+    }
+    if (own) return;
+    const peer = this.peers.get(bridge) ?? { bms: new Set<string>(), online: false };
+    if (leaf === "info") {
+      peer.bms = new Set(parseInfo(payload)?.bms ?? []);
+    } else if (leaf === "availability") {
+      peer.online = payload === PAYLOAD_ONLINE;
+    } else return;
+    this.peers.set(bridge, peer);
+    this.checkClaims();
+  }
+
+  /** Live bridges (other than this one) that claim `bmsId`. */
+  otherClaims(bmsId: string): string[] {
+    return [...this.peers].filter(([, p]) => p.online && p.bms.has(bmsId)).map(([id]) => id).sort();
+  }
+
+  private checkClaims(): void {
+    for (const bmsId of this.bms.keys()) {
+      const others = this.otherClaims(bmsId);
+      const now = others.join(",");
+      if ((this.conflictLogged.get(bmsId) ?? "") === now) continue;
+      this.conflictLogged.set(bmsId, now);
+      if (others.length > 0) {
+        this.log.warn({ bms: bmsId, bridges: others }, `BMS ${bmsId} is also polled by bridge ${others.join(", ")}: two centrals fighting for one BMS cause "device not found" and lost polls; configure it on one bridge only`);
+      } else {
+        this.log.info({ bms: bmsId }, `BMS ${bmsId} is no longer polled by another bridge`);
+      }
+    }
+  }
+
   /** BMS in the registry but no longer configured: clear their configs, availability and state. */
   private async forgetRemoved(): Promise<void> {
     const t = this.opts.topics;
     let changed = false;
-    for (const [id, keys] of Object.entries(this.registry)) {
+    const registry = this.registry;
+    for (const [id, keys] of Object.entries(registry)) {
       if (this.bms.has(id)) continue;
+      const others = this.otherClaims(id);
+      if (others.length > 0) {
+        // moved to another bridge: its entities are that bridge's now
+        delete registry[id];
+        changed = true;
+        this.log.info({ bms: id, bridges: others }, "BMS no longer configured here is polled by another bridge: its entities stay");
+        continue;
+      }
       const mac = id.slice("daly_bms_".length).match(/../g)?.join(":") ?? "";
       for (const m of clearMessages({ mac, topics: t }, keys)) await this.pub.publish(m.topic, "", { retain: true });
       await this.pub.publish(bmsAvailabilityTopic(id, t), "", { retain: true });
       await this.pub.publish(bmsStateTopic(id, t), "", { retain: true });
-      delete this.registry[id];
+      delete registry[id];
       changed = true;
       this.log.info({ bms: id, entities: keys.length }, "removed entities of a BMS no longer configured");
     }
@@ -138,7 +287,7 @@ export class MqttSink implements Sink {
   }
 
   private ctx(target: BmsTarget): DiscoveryContext {
-    const c: DiscoveryContext = { mac: target.address, topics: this.opts.topics, bridgeVersion: this.opts.bridgeVersion };
+    const c: DiscoveryContext = { mac: target.address, topics: this.opts.topics, bridgeVersion: this.opts.bridgeVersion, bridgeId: this.opts.bridgeId };
     if (target.name) c.name = target.name;
     return c;
   }
@@ -214,7 +363,8 @@ export class MqttSink implements Sink {
   /** Discovery, availability and the last state of every BMS, as HA needs after its restart. */
   async republishAll(why: string): Promise<void> {
     const t = this.opts.topics;
-    await this.pub.publish(bridgeAvailabilityTopic(t), PAYLOAD_ONLINE, { retain: true });
+    await this.pub.publish(this.availabilityTopic, PAYLOAD_ONLINE, { retain: true });
+    await this.publishInfo();
     for (const [id, b] of this.bms) {
       // every config announced in this run, also those whose field missed the last poll
       const msgs = b.configs.size > 0 ? [...b.configs.values()] : b.last ? buildDiscovery(this.ctx(b.target), b.last) : [];
@@ -230,11 +380,24 @@ export class MqttSink implements Sink {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.republishTimer) clearTimeout(this.republishTimer);
     const t = this.opts.topics;
     const final = [...this.bms.keys()].map((id) => ({ topic: bmsAvailabilityTopic(id, t), payload: PAYLOAD_OFFLINE }));
-    final.push({ topic: bridgeAvailabilityTopic(t), payload: PAYLOAD_OFFLINE });
+    final.push({ topic: this.availabilityTopic, payload: PAYLOAD_OFFLINE });
     await this.pub.close(final);
+  }
+}
+
+function parseInfo(text: string): { instance?: string; bms: string[] } | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+    const o = v as Record<string, unknown>;
+    const bms = Array.isArray(o.bms) ? o.bms.filter((x): x is string => typeof x === "string") : [];
+    return typeof o.instance === "string" ? { instance: o.instance, bms } : { bms };
+  } catch {
+    return undefined;
   }
 }
 

@@ -27,6 +27,8 @@ export interface BmsTarget {
   pollIntervalMs: number;
   /** Serial: board number on a shared RS485 line (legacy A5 addressing). */
   board?: number;
+  /** The adapter that reaches it (`hciN` or its address); absent = the transport's default adapter. */
+  adapter?: string;
 }
 
 export interface SupervisorOptions {
@@ -172,7 +174,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (!this.link?.isOpen) {
         // versions are read once (probe or first poll), not on every connect: with the link
         // released between polls that would cost 1–2 requests per cycle (bench)
-        this.link = await this.transport.open({ address: this.target.address, ...(this.target.board !== undefined ? { board: this.target.board } : {}) }, signal);
+        this.link = await this.transport.open({ address: this.target.address, ...(this.target.board !== undefined ? { board: this.target.board } : {}), ...(this.target.adapter ? { adapter: this.target.adapter } : {}) }, signal);
       }
       const r = await pollOnce(this.link, this.profile, { requestTimeoutMs: this.opts.requestTimeoutMs, retries: this.opts.retries, ...(signal ? { signal } : {}) });
       this.profile = r.profile;

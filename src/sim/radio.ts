@@ -2,16 +2,27 @@
  * The simulated radio: every scenario BMS becomes a virtual BLE peripheral on a virtual HCI
  * controller, answering through the Daly responder. Only the radio is replaced: the bridge talks
  * to it through noble's real HCI/GAP/ATT code and our real NobleTransport.
+ *
+ * Several adapters: a BMS with `adapter: "hci1"` in the scenario is in range of virtual controller
+ * hci1 only; each controller has its own noble instance, as real adapters do (ble/per-adapter.ts).
  */
+import type { BleTransport } from "../transport/link.js";
 import { NobleTransport, type NobleTransportOptions } from "../transport/noble/noble-transport.js";
+import { PerAdapterTransport } from "../transport/per-adapter.js";
 import { batteryAt } from "./battery.js";
 import { createVirtualHci, type SimPeripheralSpec, type VirtualController } from "./hci/index.js";
 import { createResponder } from "./responder.js";
 import type { Scenario, ScenarioBms } from "./scenario.js";
 
 export interface SimRadio {
+  /** The default adapter's (hci0) transport. */
   transport: NobleTransport;
+  /** What the bridge uses: `transport`, or one per adapter when the scenario names several. */
+  bridgeTransport: BleTransport;
+  /** The default adapter's (hci0) controller. */
   controller: VirtualController;
+  /** Every virtual controller by adapter name (hci0 first). */
+  controllers: Map<string, VirtualController>;
   specs: SimPeripheralSpec[];
   /** Replies written per BMS address (for tests and the soak's truth checks). */
   writes: Map<string, number>;
@@ -41,19 +52,44 @@ export function bmsToPeripheral(b: ScenarioBms, now: () => number, writes: Map<s
   return spec;
 }
 
+export const SIM_DEFAULT_ADAPTER = "hci0";
+
 export function createSimRadio(scenario: Scenario, timing: SimTransportTiming, now: () => number = Date.now): SimRadio {
   const writes = new Map<string, number>();
   const specs = scenario.bms.map((b) => bmsToPeripheral(b, now, writes));
-  const { socketFactory, controller } = createVirtualHci(specs);
-  const transport = new NobleTransport({ ...timing, socketFactory, kind: "simulator" });
+  const adapterOf = (i: number): string => scenario.bms[i]?.adapter ?? SIM_DEFAULT_ADAPTER;
+  const names = [SIM_DEFAULT_ADAPTER, ...new Set(scenario.bms.map((_, i) => adapterOf(i)).filter((a) => a !== SIM_DEFAULT_ADAPTER))];
+  const hcis = new Map(names.map((a) => [a, createVirtualHci(specs.filter((_, i) => adapterOf(i) === a))]));
+  const controllers = new Map([...hcis].map(([a, h]) => [a, h.controller]));
+  const transports = new Map<string, NobleTransport>();
+  const transportOf = (a: string): NobleTransport => {
+    let t = transports.get(a);
+    if (!t) {
+      // an adapter the scenario does not name: a controller with nothing in range
+      let h = hcis.get(a);
+      if (!h) {
+        hcis.set(a, (h = createVirtualHci([])));
+        controllers.set(a, h.controller);
+      }
+      transports.set(a, (t = new NobleTransport({ ...timing, socketFactory: h.socketFactory, kind: "simulator" })));
+    }
+    return t;
+  };
+  const transport = transportOf(SIM_DEFAULT_ADAPTER);
+  // always routed: a BMS configured on an adapter whose controller does not have it in range is not found
+  const bridgeTransport = new PerAdapterTransport("simulator", SIM_DEFAULT_ADAPTER, transportOf);
+  const controller = controllers.get(SIM_DEFAULT_ADAPTER);
+  if (!controller) throw new Error("no default controller"); // made above
   return {
     transport,
+    bridgeTransport,
     controller,
+    controllers,
     specs,
     writes,
     async stop() {
-      await transport.shutdown();
-      controller.stop();
+      await Promise.all([...transports.values()].map((t) => t.shutdown()));
+      for (const c of controllers.values()) c.stop();
     },
   };
 }

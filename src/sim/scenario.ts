@@ -45,6 +45,8 @@ export interface ScenarioBms {
   timing?: SimTiming;
   mtu?: number;
   gatt_layout?: "fff0" | "ff00";
+  /** The virtual controller (adapter) in whose range the BMS is, `hciN`; default hci0. */
+  adapter?: string;
 }
 
 export interface Scenario {
@@ -56,7 +58,7 @@ const KNOWN = new Set([
   "name", "address", "protocol", "cells_mV", "temperatures_C", "current_A", "soc_pct", "remaining_Ah", "cycles",
   "charge_mosfet", "discharge_mosfet", "out_of_range", "voltage_V", "rated_capacity_Ah", "mos_temp_C",
   "charger_connected", "load_connected", "balancing", "alarms", "firmware_version", "hardware_version", "a5_hosts",
-  "a5_all_frames", "drift", "faults", "timing", "mtu", "gatt_layout", "board",
+  "a5_all_frames", "drift", "faults", "timing", "mtu", "gatt_layout", "board", "adapter",
 ]);
 
 export type ScenarioResult = { ok: true; scenario: Scenario } | { ok: false; message: string };
@@ -87,6 +89,7 @@ export function parseScenario(json: unknown, where = "scenario"): ScenarioResult
     for (const k of Object.keys(raw)) if (!KNOWN.has(k)) return fail(`${at}.${k} is not a scenario key`);
     const address = raw.address;
     if (typeof address !== "string" || !MAC.test(address)) return fail(`${at}.address must be a MAC like C0:D6:3C:57:2A:01`);
+    if (raw.adapter !== undefined && (typeof raw.adapter !== "string" || !/^hci\d{1,3}$/.test(raw.adapter))) return fail(`${at}.adapter must be an adapter name like hci1`);
     const protocol = raw.protocol ?? "a5";
     if (protocol !== "a5" && protocol !== "d2" && protocol !== "p81") return fail(`${at}.protocol must be a5, d2 or p81`);
     const cells = raw.cells_mV ?? [3300, 3300, 3300, 3300];

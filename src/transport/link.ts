@@ -14,6 +14,8 @@ export interface LinkTarget {
   name?: string;
   /** Serial: board number on a shared RS485 line; its replies only reach this link. */
   board?: number;
+  /** The adapter to use (`hciN` or its address); a single-adapter transport ignores it. */
+  adapter?: string;
 }
 
 export interface BleLink {
@@ -33,6 +35,8 @@ export interface BleLink {
 export interface AdapterStatus {
   up: boolean;
   why: string;
+  /** Which adapter, where a transport serves several (transport/per-adapter.ts); absent = all. */
+  adapter?: string;
 }
 
 export interface BleTransport {

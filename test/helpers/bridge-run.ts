@@ -27,7 +27,9 @@ export const PACK = {
 export const FAST_FLAGS = ["--poll-interval", "1", "--log-level", "error"];
 /** Energy counters and other state of test bridges go to a fresh temp dir, never ~/.local/state. */
 export const STATE_DIR = mkdtempSync(join(tmpdir(), "daly-state-"));
-export const FAST_ENV = { DALY_STATE_DIR: STATE_DIR, DALY_BLE_SCAN_TIMEOUT: "1", DALY_BLE_REQUEST_TIMEOUT: "0.3", DALY_BLE_REQUEST_RETRIES: "1", DALY_OFFLINE_AFTER_FAILURES: "2", DALY_BLE_CONNECT_TIMEOUT: "1" };
+/** Test bridges run as bridge id "test" (availability `daly_bms/bridge/test/availability`) unless a test says otherwise. */
+export const TEST_BRIDGE_ID = "test";
+export const FAST_ENV = { DALY_BRIDGE_ID: TEST_BRIDGE_ID, DALY_STATE_DIR: STATE_DIR, DALY_BLE_SCAN_TIMEOUT: "1", DALY_BLE_REQUEST_TIMEOUT: "0.3", DALY_BLE_REQUEST_RETRIES: "1", DALY_OFFLINE_AFTER_FAILURES: "2", DALY_BLE_CONNECT_TIMEOUT: "1" };
 
 export async function runBridge(args: string[], env: Record<string, string> = {}): Promise<RunHandle> {
   const h = await startRun([...FAST_FLAGS, ...args], { ...FAST_ENV, ...env });

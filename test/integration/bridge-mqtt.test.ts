@@ -32,7 +32,7 @@ describe("bridge ⇄ Home Assistant over MQTT", () => {
     const w = await Watcher.connect(broker.url);
     const h = await runBridge(["--sim-scenario", file, "--mqtt-url", broker.url]);
     try {
-      await w.waitFor(w.topic("daly_bms/bridge/availability", "online"), "bridge online");
+      await w.waitFor(w.topic("daly_bms/bridge/test/availability", "online"), "bridge online");
       const stA = json(await w.waitFor(w.topic(`daly_bms/${ID_A}/state`), "state A"));
       const stB = json(await w.waitFor(w.topic(`daly_bms/${ID_B}/state`), "state B"));
       for (const [k, v] of Object.entries(PACK)) assert.deepEqual(stA[k], v, `A ${k}`);
@@ -63,7 +63,7 @@ describe("bridge ⇄ Home Assistant over MQTT", () => {
       const volt = json(configs.find((m) => m.topic === `homeassistant/sensor/${ID_A}/voltage/config`) ?? configs[0] as Msg);
       assert.equal(volt.state_topic, `daly_bms/${ID_A}/state`);
       assert.equal(volt.availability_mode, "all");
-      assert.deepEqual((volt.availability as Array<{ topic: string }>).map((a) => a.topic), ["daly_bms/bridge/availability", `daly_bms/${ID_A}/availability`]);
+      assert.deepEqual((volt.availability as Array<{ topic: string }>).map((a) => a.topic), ["daly_bms/bridge/test/availability", `daly_bms/${ID_A}/availability`]);
       assert.deepEqual((volt.device as { identifiers: string[] }).identifiers, [ID_A]);
       assert.equal((volt.device as { name: string }).name, "Pack A");
       await fresh.close();
@@ -126,7 +126,7 @@ describe("bridge ⇄ Home Assistant over MQTT", () => {
       await w.close();
       await broker.restart(); // no persistence: every retained message is gone
       w = await Watcher.connect(broker.url);
-      await w.waitFor(w.topic("daly_bms/bridge/availability", "online"), "bridge online after restart", 15000);
+      await w.waitFor(w.topic("daly_bms/bridge/test/availability", "online"), "bridge online after restart", 15000);
       await w.waitFor((m) => m.topic === `homeassistant/sensor/${ID_A}/soc/config` && m.payload.length > 0, "discovery after restart", 15000);
       await w.waitFor(w.topic(`daly_bms/${ID_A}/availability`, "online"), "BMS availability after restart", 15000);
     } finally {
@@ -145,7 +145,7 @@ describe("bridge ⇄ Home Assistant over MQTT", () => {
     let h = await runBridge(["--sim-scenario", file1, "--mqtt-url", broker.url, "--poll-interval", "60"]);
     await w.waitFor((m) => m.topic === `homeassistant/sensor/${ID_A}/cell_16/config` && m.payload.length > 0, "cell_16 config");
     await w.waitFor(w.topic(`daly_bms/${ID_B}/state`), "B state");
-    await w.waitFor((m) => m.topic === "daly_bms/bridge/registry" && m.payload.includes(ID_B), "registry with B");
+    await w.waitFor((m) => m.topic === "daly_bms/bridge/test/registry" && m.payload.includes(ID_B), "registry with B");
     await h.stop();
     // restart with A shrunk to 4 cells and B gone
     const file2 = scenarioFile([{ ...PACK, address: A, protocol: "d2" }]);

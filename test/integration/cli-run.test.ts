@@ -94,7 +94,7 @@ describe("daly-bms-bridge run (process)", () => {
       assert.equal(await exited, 0);
       assert.ok(Date.now() - sent < 5000, "exit within 5 s");
       await w.waitFor(w.topic(`daly_bms/${ID_A}/availability`, "offline"), "BMS offline", 2000, t0);
-      await w.waitFor(w.topic("daly_bms/bridge/availability", "offline"), "bridge offline", 2000, t0);
+      await w.waitFor(w.topic("daly_bms/bridge/test/availability", "offline"), "bridge offline", 2000, t0);
     } finally {
       p.kill("SIGKILL");
       await w.close();
@@ -105,10 +105,10 @@ describe("daly-bms-bridge run (process)", () => {
     const file = scenarioFile([{ ...PACK, address: A, protocol: "d2" }]);
     const w = await Watcher.connect(broker.url);
     const p = spawn(process.execPath, [CLI, ...FAST_FLAGS, "--sim-scenario", file, "--mqtt-url", broker.url], { env: ENV, stdio: "ignore" });
-    await w.waitFor(w.topic("daly_bms/bridge/availability", "online"), "bridge online");
+    await w.waitFor(w.topic("daly_bms/bridge/test/availability", "online"), "bridge online");
     const t0 = w.messages.length;
     p.kill("SIGKILL");
-    await w.waitFor(w.topic("daly_bms/bridge/availability", "offline"), "last will", 10000, t0);
+    await w.waitFor(w.topic("daly_bms/bridge/test/availability", "offline"), "last will", 10000, t0);
     await w.close();
   });
 
@@ -120,6 +120,9 @@ describe("daly-bms-bridge run (process)", () => {
       [["--bogus"], {}, /bogus/],
       [[], { DALY_MQTT_URL: "http://x" }, /mqtt\.url/],
       [["--sim-scenario", "/nonexistent/scn.json"], {}, /scenario|nonexistent/],
+      [["--bridge-id", "shed/2"], {}, /^bridgeId: expected 1-64 letters, digits, "_" or "-"/m],
+      [[], { DALY_BRIDGE_ID: "a+b" }, /^bridgeId: .*\(from DALY_BRIDGE_ID\)/m],
+      [[], { DALY_BMS: '[{"address":"C0:D6:3C:57:2A:01","adapter":"00:1A:7D:DA:71:13"}]' }, /^bms\[0\]\.adapter: the noble transport names adapters hciN/m],
     ];
     for (const [args, env, re] of cases) {
       const r = spawnSync(process.execPath, [CLI, "run", ...args], { env: { PATH: ENV.PATH, ...env }, encoding: "utf8", timeout: 10000 });

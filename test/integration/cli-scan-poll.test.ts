@@ -13,6 +13,7 @@ describe("scan and poll", () => {
     { ...PACK, address: "C0:D6:3C:57:2A:01", protocol: "a5" },
     { ...PACK, address: "C0:D6:3C:57:2A:02", protocol: "p81", cells_mV: [3400, 3401, 3402] },
     { ...PACK, address: "C0:D6:3C:57:2A:03", protocol: "d2", out_of_range: true },
+    { ...PACK, address: "C0:D6:3C:57:2A:04", protocol: "d2", adapter: "hci1" },
   ]);
 
   it("scan lists the advertising Daly BMS with name, address and RSSI", () => {
@@ -31,6 +32,16 @@ describe("scan and poll", () => {
     assert.deepEqual(s.cells_mV, [3400, 3401, 3402]);
     assert.equal(s.soc_pct, PACK.soc_pct);
     assert.equal(s.current_A, PACK.current_A);
+  });
+
+  it("poll of a BMS on another simulated adapter goes through that adapter; scan shows the default adapter's", () => {
+    const r = run(["poll", "--address", "C0:D6:3C:57:2A:04", "--sim-scenario", file]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as Record<string, unknown>).protocol, "d2");
+    // configured on hci0, which does not reach it
+    const wrong = run(["poll", "--address", '[{"address":"C0:D6:3C:57:2A:04","adapter":"hci0"}]', "--sim-scenario", file]);
+    assert.equal(wrong.status, 1);
+    assert.match(wrong.stderr, /not found/i);
   });
 
   it("poll --protocol forces the protocol; a wrong one fails with exit 1", () => {

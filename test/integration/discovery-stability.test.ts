@@ -30,10 +30,10 @@ after(async () => {
 });
 
 function sinkFor(url: string): MqttSink {
-  const pub = new Publisher({ url, clientId: `stability-${process.pid}`, will: { topic: "daly_bms/bridge/availability", payload: "offline" } });
+  const pub = new Publisher({ url, clientId: `stability-${process.pid}`, will: { topic: "daly_bms/bridge/stability/availability", payload: "offline" } });
   const quiet = Object.assign(new Writable({ write: (_c, _e, done) => done() }), { isTTY: false });
   const log = createLogger({ level: "fatal", format: "json", destination: quiet });
-  return new MqttSink(pub, [TARGET], { topics: { baseTopic: "daly_bms", discoveryPrefix: "homeassistant" }, retainState: true, bridgeVersion: "test", republishDelayMs: [0, 50] }, log);
+  return new MqttSink(pub, [TARGET], { topics: { baseTopic: "daly_bms", discoveryPrefix: "homeassistant" }, bridgeId: "stability", retainState: true, bridgeVersion: "test", republishDelayMs: [0, 50] }, log);
 }
 
 describe("discovery stability (MqttSink)", () => {

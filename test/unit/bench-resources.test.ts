@@ -33,7 +33,10 @@ test("topics: state, availability, discovery, registry, bridge, other", () => {
   assert.deepEqual(classifyTopic(`daly_bms/${ID}/availability`), { kind: "availability", bmsId: ID });
   assert.deepEqual(classifyTopic(`homeassistant/sensor/${ID}/cell_01_voltage/config`), { kind: "discovery", bmsId: ID });
   assert.deepEqual(classifyTopic("daly_bms/bridge/registry"), { kind: "registry" });
+  assert.deepEqual(classifyTopic("daly_bms/bridge/garage/registry"), { kind: "registry" });
   assert.deepEqual(classifyTopic("daly_bms/bridge/availability"), { kind: "bridge" });
+  assert.deepEqual(classifyTopic("daly_bms/bridge/garage/availability"), { kind: "bridge" });
+  assert.deepEqual(classifyTopic("daly_bms/bridge/garage/info"), { kind: "bridge" });
   assert.deepEqual(classifyTopic("daly_bms/bridge/sync/abcdef"), { kind: "bridge" });
   assert.deepEqual(classifyTopic("homeassistant/status"), { kind: "other" });
   assert.deepEqual(classifyTopic("elsewhere/x"), { kind: "other" });

@@ -195,6 +195,22 @@ describe("BluezTransport (mock BlueZ on a private D-Bus)", () => {
     await isTransportError(t.open({ address: A5 }), "adapter", /Bluetooth adapter hci1 not found in BlueZ \(available: hci0\)/);
     await isTransportError(t.scan(0.1), "adapter", /hci1 not found/);
   });
+
+  it("an adapter named by its address (bms[].adapter) is found in BlueZ's objects; an unknown address is a clear error", async () => {
+    const t = new BluezTransport({ busAddress: mock.address, adapter: "00:1a:7d:da:71:13", ...TIMING });
+    transports.push(t);
+    const link = await t.open({ address: D2 });
+    try {
+      const r = await pollOnce(link, D2_PROFILE, POLL);
+      assert.equal(r.snapshot.protocol, "d2");
+    } finally {
+      await link.close();
+    }
+    assertClean(t);
+    const u = new BluezTransport({ busAddress: mock.address, adapter: "11:22:33:44:55:66", ...TIMING });
+    transports.push(u);
+    await isTransportError(u.open({ address: D2 }), "adapter", /Bluetooth adapter 11:22:33:44:55:66 not found in BlueZ \(available: hci0 00:1A:7D:DA:71:13\)/);
+  });
 });
 
 it("no org.bluez on the bus: clear adapter error, no hang", async () => {

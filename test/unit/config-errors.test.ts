@@ -26,6 +26,8 @@ const cases: Array<[string, Partial<LoadOptions>, RegExp]> = [
   ],
   ["duplicate address", { env: { DALY_BMS: "aabbccddeeff,AA-BB-CC-DD-EE-FF" } }, /^bms\[1\]\.address: expected each address once/],
   ["unknown key in a bms entry", { env: { DALY_BMS: '[{"address":"aabbccddeeff","mac":1}]' } }, /^bms\[0\]\.mac: unknown key \(expected one of: address, /],
+  ["bms adapter that is neither hciN nor an address", { env: { DALY_BMS: '[{"address":"aabbccddeeff","adapter":"usb1"}]' } }, /^bms\[0\]\.adapter: expected an adapter name like "hci1" or its address like 00:1A:7D:DA:71:13, got "usb1"/],
+  ["bridgeId with a slash", { argv: ["--bridge-id", "shed/2"] }, /^bridgeId: expected 1-64 letters, digits, "_" or "-" \(it becomes one MQTT topic level\), got "shed\/2" \(from --bridge-id\)$/],
   ["pollInterval 0", { argv: ["--poll-interval", "0"] }, /^pollInterval: expected a number ≥ 1 \(seconds\), got 0 \(from --poll-interval\)$/],
   ["pollInterval not a number", { env: { DALY_POLL_INTERVAL: "30s" } }, /^pollInterval: expected a number ≥ 1 \(seconds\), got "30s" \(from DALY_POLL_INTERVAL\)$/],
   ["log.level loud", { env: { DALY_LOG_LEVEL: "loud" } }, /^log\.level: expected one of "fatal", "error", "warn", "info", "debug", "trace", got "loud"/],

@@ -72,6 +72,9 @@ test("bms: MACs normalised, defaults filled; --address keeps a listed battery's 
   ]);
   const env = ok(loadConfig({ argv: [], env: { DALY_BMS: '[{"address":"aa:bb:cc:dd:ee:ff","protocol":"d2"}]' } })).config.bms;
   assert.deepEqual(env, [{ address: "AA:BB:CC:DD:EE:FF", protocol: "d2", invertCurrent: false }]);
+  // the adapter that reaches it: hciN as given, an adapter address normalised like a BMS's
+  const adapters = ok(loadConfig({ argv: [], env: { DALY_BMS: '[{"address":"aabbccddeeff","adapter":"hci1"},{"address":"aabbccddee00","adapter":"00-1a-7d-da-71-13"}]' } })).config.bms;
+  assert.deepEqual(adapters.map((b) => b.adapter), ["hci1", "00:1A:7D:DA:71:13"]);
 });
 
 test("--simulate and --sim-scenario select the simulator; a scenario from env does when transport is unset", () => {

@@ -8,6 +8,7 @@ import { newConvict, schemaLeaves, type Config } from "../../src/config/schema.j
 
 /** A value for every key of Config: the compiler rejects a missing or an extra key here. */
 const SAMPLE: Config = {
+  bridgeId: "garage",
   bms: [{ address: "C0:D6:3C:57:2A:01", protocol: "auto", invertCurrent: false }],
   transport: "noble",
   simulation: { scenario: "", hciSocket: "" },

@@ -125,14 +125,14 @@ describe("ha/catalogue rules (home-assistant.md §2)", () => {
 
 describe("ha/catalogue unique IDs (public API)", () => {
   it("are unique and well-formed for a full snapshot", () => {
-    const ids = buildDiscovery({ mac: MAC, bridgeVersion: "0.0.0" }, SNAPSHOT_FULL_16S).map((m) => m.payload.unique_id);
+    const ids = buildDiscovery({ mac: MAC, bridgeVersion: "0.0.0", bridgeId: "test" }, SNAPSHOT_FULL_16S).map((m) => m.payload.unique_id);
     assert.equal(new Set(ids).size, ids.length);
     for (const id of ids) assert.match(id, /^daly_bms_[0-9a-f]{12}_[a-z0-9_]+$/);
     assert.equal(ids.length, CATALOGUE.length + 16 + 4, "full snapshot should enable every fixed entity");
   });
 
   it("golden: sorted unique IDs of the 4-cell / 2-sensor snapshot — a change here breaks users' entities", () => {
-    const ids = buildDiscovery({ mac: MAC, bridgeVersion: "0.0.0" }, SNAPSHOT_4S2T).map((m) => m.payload.unique_id).sort();
+    const ids = buildDiscovery({ mac: MAC, bridgeVersion: "0.0.0", bridgeId: "test" }, SNAPSHOT_4S2T).map((m) => m.payload.unique_id).sort();
     const golden = [
       "alarms", "balancing", "balancing_cells", "cell_1", "cell_2", "cell_3", "cell_4", "cell_delta", "cell_max",
       "cell_max_index", "cell_min", "cell_min_index", "charge_mosfet", "charger", "current", "cycles",

@@ -4,7 +4,7 @@ import { buildDiscovery, type DiscoveryContext } from "../../src/ha/discovery.js
 import { assertPublishTopic } from "../../src/ha/topics.js";
 import { BMS_ID, MAC, SNAPSHOT_4S2T, SNAPSHOT_FULL_16S } from "../fixtures/ha/snapshots.js";
 
-const CTX: DiscoveryContext = { mac: MAC, bridgeVersion: "0.1.0" };
+const CTX: DiscoveryContext = { mac: MAC, bridgeVersion: "0.1.0", bridgeId: "garage" };
 
 function byKey(ctx: DiscoveryContext, key: string, snapshot = SNAPSHOT_4S2T) {
   const msg = buildDiscovery(ctx, snapshot).find((m) => m.key === key);
@@ -13,7 +13,7 @@ function byKey(ctx: DiscoveryContext, key: string, snapshot = SNAPSHOT_4S2T) {
 }
 
 const AVAILABILITY = [
-  { topic: "daly_bms/bridge/availability", payload_available: "online", payload_not_available: "offline" },
+  { topic: "daly_bms/bridge/garage/availability", payload_available: "online", payload_not_available: "offline" },
   { topic: `daly_bms/${BMS_ID}/availability`, payload_available: "online", payload_not_available: "offline" },
 ];
 
@@ -70,7 +70,7 @@ describe("ha/discovery payloads", () => {
   it("every payload: ids, availability, device, origin, serialisable, valid topics", () => {
     const ctx: DiscoveryContext = {
       mac: "c0-d6-3c-57-2a-01", name: "Pack A", topics: { baseTopic: "garage/daly", discoveryPrefix: "ha" },
-      model: "DL-R16L", swVersion: "fw 1", hwVersion: "hw 2", bridgeVersion: "1.2.3",
+      model: "DL-R16L", swVersion: "fw 1", hwVersion: "hw 2", bridgeVersion: "1.2.3", bridgeId: "shed-2",
       supportUrl: "https://example.invalid/issues", viaDevice: "daly_bms_bridge", expireAfterSeconds: 90,
     };
     const msgs = buildDiscovery(ctx, SNAPSHOT_FULL_16S);
@@ -84,7 +84,7 @@ describe("ha/discovery payloads", () => {
       assert.equal(payload.state_topic, `garage/daly/${BMS_ID}/state`);
       assert.equal(payload.availability_mode, "all");
       assert.deepEqual(payload.availability.map((a) => a.topic),
-        ["garage/daly/bridge/availability", `garage/daly/${BMS_ID}/availability`]);
+        ["garage/daly/bridge/shed-2/availability", `garage/daly/${BMS_ID}/availability`]);
       assert.equal(payload.expire_after, 90);
       assert.deepEqual(payload.device, first.payload.device, "one device block for every entity");
       assert.deepEqual(JSON.parse(JSON.stringify(payload)), payload, `${key} is not plain JSON`);

@@ -50,7 +50,7 @@ function render(python: string, cases: Case[]): Rendered {
 /** Cases for the value template (and attributes template, as `<key>#attributes`) of every entity. */
 function casesFor(snapshot: Snapshot, prefix: string): Case[] {
   const payload = JSON.stringify(snapshot);
-  return buildDiscovery({ mac: MAC, bridgeVersion: "0.0.0" }, snapshot).flatMap(({ key, payload: p }) => [
+  return buildDiscovery({ mac: MAC, bridgeVersion: "0.0.0", bridgeId: "test" }, snapshot).flatMap(({ key, payload: p }) => [
     { id: `${prefix}${key}`, payload, template: p.value_template },
     ...(p.json_attributes_template !== undefined
       ? [{ id: `${prefix}${key}#attributes`, payload, template: p.json_attributes_template }]

@@ -6,7 +6,10 @@ import {
   bmsIdFromMac,
   bmsStateTopic,
   bridgeAvailabilityTopic,
+  bridgeInfoTopic,
+  bridgeRegistryTopic,
   discoveryConfigTopic,
+  legacyBridgeAvailabilityTopic,
   normalizeMac,
 } from "../../src/ha/topics.js";
 
@@ -34,7 +37,10 @@ describe("ha/topics bmsIdFromMac", () => {
 
 describe("ha/topics builders", () => {
   it("uses the contract defaults", () => {
-    assert.equal(bridgeAvailabilityTopic(), "daly_bms/bridge/availability");
+    assert.equal(bridgeAvailabilityTopic("garage"), "daly_bms/bridge/garage/availability");
+    assert.equal(bridgeRegistryTopic("garage"), "daly_bms/bridge/garage/registry");
+    assert.equal(bridgeInfoTopic("garage"), "daly_bms/bridge/garage/info");
+    assert.equal(legacyBridgeAvailabilityTopic(), "daly_bms/bridge/availability");
     assert.equal(bmsAvailabilityTopic(ID), `daly_bms/${ID}/availability`);
     assert.equal(bmsStateTopic(ID), `daly_bms/${ID}/state`);
     assert.equal(discoveryConfigTopic("sensor", ID, "voltage"), `homeassistant/sensor/${ID}/voltage/config`);
@@ -44,7 +50,7 @@ describe("ha/topics builders", () => {
 
   it("honours configured roots, including multi-level ones", () => {
     const opts = { baseTopic: "garage/batteries", discoveryPrefix: "ha" };
-    assert.equal(bridgeAvailabilityTopic(opts), "garage/batteries/bridge/availability");
+    assert.equal(bridgeAvailabilityTopic("shed", opts), "garage/batteries/bridge/shed/availability");
     assert.equal(bmsStateTopic(ID, opts), `garage/batteries/${ID}/state`);
     assert.equal(discoveryConfigTopic("sensor", ID, "cell_1", opts), `ha/sensor/${ID}/cell_1/config`);
   });
@@ -53,10 +59,17 @@ describe("ha/topics builders", () => {
     for (const baseTopic of ["", "daly/+", "daly/#", "/daly", "daly/", "a//b"]) {
       assert.throws(() => bmsStateTopic(ID, { baseTopic }), /MQTT topic/, baseTopic);
     }
-    assert.throws(() => bridgeAvailabilityTopic({ baseTopic: "x/#" }), /must not contain/);
+    assert.throws(() => bridgeAvailabilityTopic("a", { baseTopic: "x/#" }), /must not contain/);
     assert.throws(() => discoveryConfigTopic("sensor", ID, "voltage", { discoveryPrefix: "home+assistant" }), /must not contain/);
     assert.throws(() => assertPublishTopic("a/\u0000"), /NUL/);
-    assert.throws(() => bridgeAvailabilityTopic({ baseTopic: "$SYS" }), /reserved/);
+    assert.throws(() => bridgeAvailabilityTopic("a", { baseTopic: "$SYS" }), /reserved/);
+  });
+
+  it("refuses bridge ids that are not one safe topic level", () => {
+    for (const id of ["", "a/b", "+", "#", "shed 2", "ü", "x".repeat(65)]) {
+      assert.throws(() => bridgeAvailabilityTopic(id), /invalid bridge id/, id);
+    }
+    assert.equal(bridgeAvailabilityTopic("Shed_2-b"), "daly_bms/bridge/Shed_2-b/availability");
   });
 
   it("refuses bad bms ids and entity keys", () => {

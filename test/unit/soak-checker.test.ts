@@ -203,11 +203,11 @@ describe("soak checker core: asleep after a window, unless the bridge was in bac
 
 describe("soak recovery", () => {
   it("measures the time until every needed topic is seen again, and times out", () => {
-    const needs = { configs: ["homeassistant/sensor/x/soc/config"], availability: ["daly_bms/bridge/availability"], states: ["daly_bms/x/state"] };
+    const needs = { configs: ["homeassistant/sensor/x/soc/config"], availability: ["daly_bms/bridge/soak/availability"], states: ["daly_bms/x/state"] };
     const r = new RecoveryTracker("HA restart", T0, needs);
     r.seen("homeassistant/sensor/x/soc/config", "", T0 + 100); // a cleared config does not count
     r.seen("homeassistant/sensor/x/soc/config", "{}", T0 + 200);
-    r.seen("daly_bms/bridge/availability", "online", T0 + 300);
+    r.seen("daly_bms/bridge/soak/availability", "online", T0 + 300);
     assert.equal(r.done, false);
     r.seen("daly_bms/x/state", "{}", T0 + 1400);
     assert.equal(r.result.recoveredMs, 1400);

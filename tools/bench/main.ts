@@ -10,13 +10,16 @@
  * 2. capacity (capacity.ts, capacity-run.ts) — BMS per adapter at a 5 s interval with the link
  *    released: N = floor(5000 / measured "bridge" cycle) per protocol and for the A5/D2/0x81 mix,
  *    then verified with the whole bridge in-process (startRun): N keeps every BMS at a median
- *    inter-state interval ≤ 5.5 s, N + k does not (the supervisor's interval is a period).
+ *    inter-state interval ≤ 5.5 s, N + k does not (the supervisor's interval is a period). Then
+ *    N per adapter on 1, 2 and 4 simulated adapters in one bridge (bms[].adapter: one virtual
+ *    controller, noble instance and queue each), one run after the other: the goal is linear.
  * 3. resources (resources.ts) — RSS (/proc VmRSS, sampled) and CPU (utime + stime over wall time)
  *    of `daly-bms-bridge run` in a child, 8 BMS A5/D2/0x81 at --poll-interval 5, MQTT to a private
  *    Mosquitto, the simulated radio in its own process; link released and link kept open; where
  *    the CPU goes from a --cpu-prof of a third, instrumented child.
  * 4. messages — MQTT messages per BMS per poll in steady state on the broker (polls counted by the
- *    bridge's Prometheus counters), discovery messages at start separately.
+ *    bridge's Prometheus counters), discovery messages at start separately; then one bridge's
+ *    messages per poll alone on a broker and with two more bridges on it (must not change).
  * 5. startup (startup.ts) — spawn → first state message on the broker, one D2 BMS, protocol
  *    configured and auto-probe.
  * Sections 3–4 run in child processes side by side with section 1 (another core; --sequential
@@ -63,7 +66,7 @@ import { runCapacity, type CapacityRun } from "./capacity-run.js";
 import { explain, figures, phaseLines, table, TARGET_RATIO, type Figure } from "./report.js";
 import { type ResourceFigures, runResources, type ResourceResult } from "./resources.js";
 import { runBridgeCycles, runVariant, type CycleSample } from "./run.js";
-import { capacityLines, messageLines, resourceLines, startupLines, type CapacitySection } from "./sections.js";
+import { capacityLines, messageLines, peerLines, resourceLines, startupLines, type CapacitySection } from "./sections.js";
 import { runStartup, type StartupResult } from "./startup.js";
 import { median, percentile, round1 } from "./stats.js";
 import { judge, targetLine, type TargetResult } from "./targets.js";
@@ -115,6 +118,7 @@ async function capacitySection(args: Args, bridge: Map<string, CycleSample[]>, m
     mix: { members, meanCycleMs: round1(mean), perAdapterMean: perAdapter(POLL_INTERVAL_MS, mean), n, k, cyclesSumMs: round1(sum(mixCycles(members, cycleMs, n))), cyclesSumOverloadMs: round1(sum(mixCycles(members, cycleMs, n + k))) },
     runs: [],
     verified: undefined,
+    adapterRuns: [],
   };
   if (!mosquitto) {
     notes.push("capacity: mosquitto not found: the verification runs (whole bridge, MQTT sink) were skipped");
@@ -135,6 +139,11 @@ async function capacitySection(args: Args, bridge: Map<string, CycleSample[]>, m
     section.runs = runs;
     const [atN, overN] = runs;
     section.verified = atN !== undefined && overN !== undefined ? atN.sustained && !overN.sustained : undefined;
+    // one after the other: each run is one bridge process's worth of CPU
+    for (const adapters of [1, 2, 4]) {
+      progress(`capacity: N = ${n} on each of ${adapters} simulated adapter(s), ${args.capacityS} s…`);
+      section.adapterRuns.push(await runCapacity({ label: `${adapters} adapters`, n, group: 10 + adapters, adapters }, members, cycleMs, args.timing, broker.url, ms));
+    }
   } finally {
     await broker.stop();
   }
@@ -226,6 +235,7 @@ async function main(): Promise<void> {
       resourcesKept: res?.resourcesKept ?? null,
       profile: res?.profile ?? null,
       messages: res?.messages ?? null,
+      peers: res?.peers ?? null,
       startup: startup ?? null,
       targets,
       targetsMet: targets.every((t) => t.verdict !== "MISS"),
@@ -254,6 +264,7 @@ async function main(): Promise<void> {
   const runs = [res?.resourcesKept, res?.resources].filter((r): r is ResourceFigures => r !== undefined);
   if (runs.length > 0 || res?.profile) lines.push("", ...resourceLines(runs, res?.profile));
   if (res?.messages && has("messages")) lines.push("", ...messageLines(res.messages));
+  if (res?.peers && has("messages")) lines.push("", ...peerLines(res.peers));
   if (startup) lines.push("", ...startupLines(startup));
   lines.push("", `Targets (from the issue; reported, not asserted):`, ...targets.map(targetLine));
   lines.push(...notes.map((n) => `note: ${n}`), `(bench took ${elapsedS} s)`);

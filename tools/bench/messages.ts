@@ -17,7 +17,8 @@ const BMS_ID = /^daly_bms_[0-9a-f]{12}$/;
 
 /**
  * <prefix>/<component>/<bms_id>/<key>/config → discovery; <base>/<bms_id>/state|availability;
- * <base>/bridge/registry → registry; <base>/bridge/… (availability, sync nonces) → bridge.
+ * <base>/bridge/<bridge_id>/registry (and the shared <base>/bridge/registry of earlier versions) →
+ * registry; <base>/bridge/… (availability, info, ping, sync nonces) → bridge.
  */
 export function classifyTopic(topic: string, s: TopicScheme = DEFAULT_SCHEME): { kind: TopicKind; bmsId?: string } {
   const parts = topic.split("/");
@@ -28,7 +29,7 @@ export function classifyTopic(topic: string, s: TopicScheme = DEFAULT_SCHEME): {
   if (!topic.startsWith(`${s.baseTopic}/`)) return { kind: "other" };
   const rest = topic.slice(s.baseTopic.length + 1).split("/");
   const [first, second] = rest;
-  if (first === "bridge") return { kind: second === "registry" && rest.length === 2 ? "registry" : "bridge" };
+  if (first === "bridge") return { kind: (rest.length === 2 && second === "registry") || (rest.length === 3 && rest[2] === "registry") ? "registry" : "bridge" };
   if (first && BMS_ID.test(first) && rest.length === 2) {
     if (second === "state") return { kind: "state", bmsId: first };
     if (second === "availability") return { kind: "availability", bmsId: first };

@@ -14,6 +14,9 @@
  * - instrumented: link released, plus `--cpu-prof` (where the CPU goes) and `--metrics-port` (the
  *   bridge's own poll counters: an independent poll count for the MQTT messages per poll). Its CPU
  *   is not reported (the profiler and the metrics cost some).
+ * - peers (messages section, after the others): one bridge alone on a broker for a window, then
+ *   with two more bridges (other bridge ids, other BMS) on the same broker for a second window:
+ *   the messages that bridge publishes per poll must not change (README "Scaling out").
  */
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -103,6 +106,24 @@ export interface MessageFigures {
   };
 }
 
+/** Messages one bridge publishes per poll, alone on the broker and with other bridges on it. */
+export interface PeerMessageFigures {
+  bms: number;
+  peers: number;
+  alone: PeerWindow;
+  withPeers: PeerWindow;
+}
+
+export interface PeerWindow {
+  measureS: number;
+  /** This bridge's polls (its Prometheus counters). */
+  polls: number;
+  /** Messages on this bridge's topics (its BMS's and daly_bms/bridge/<its id>/…) per poll. */
+  perPoll: number;
+  /** Messages on topics of other bridges (for scale: they are not this bridge's). */
+  othersMessages: number;
+}
+
 export interface ResourceResult {
   /** Link released between polls (default). */
   resources?: ResourceFigures;
@@ -110,6 +131,7 @@ export interface ResourceResult {
   resourcesKept?: ResourceFigures;
   profile?: ProfileFigures;
   messages?: MessageFigures;
+  peers?: PeerMessageFigures;
   errors: string[];
 }
 
@@ -298,6 +320,70 @@ async function instrumentedChild(o: ResourceOptions): Promise<{ profile: CpuProf
   };
 }
 
+const MEASURED_ID = "measured";
+
+/** One window: this bridge's polls and the messages on its own topics, per poll. */
+async function peerWindow(port: number, watch: Watch, ownIds: ReadonlySet<string>, ms: number): Promise<PeerWindow> {
+  const start = watch.messages.length;
+  const from = performance.now();
+  const before = await scrape(port);
+  await sleep(ms);
+  const after = await scrape(port);
+  const to = performance.now();
+  const polls = [...counterDelta(before.polls, after.polls).values()].reduce((a, b) => a + b, 0);
+  let own = 0;
+  let others = 0;
+  for (const m of watch.messages.slice(start)) {
+    if (m.atMs < from || m.atMs >= to) continue;
+    const id = /(daly_bms_[0-9a-f]{12})/.exec(m.topic)?.[1];
+    const mine = m.topic.startsWith(`daly_bms/bridge/${MEASURED_ID}/`) || (id !== undefined && ownIds.has(id));
+    if (mine) own++;
+    else others++;
+  }
+  return { measureS: round1((to - from) / 1000), polls, perPoll: polls > 0 ? Math.round((own / polls) * 1000) / 1000 : Number.NaN, othersMessages: others };
+}
+
+async function peersRun(o: ResourceOptions, peers: number): Promise<PeerMessageFigures> {
+  const dir = runDir("peers");
+  const bms = Array.from({ length: o.bms }, (_, i) => scenarioBms(mixMember(o.mix, i), 20, i, o.timing));
+  const file = writeScenarioFile(dir, bms);
+  const ownIds = new Set(bms.map((b) => `daly_bms_${b.address.replaceAll(":", "").toLowerCase()}`));
+  const port = await freePort();
+  const broker = await startMosquitto(o.mosquitto);
+  const watch = await Watch.connect(broker.url);
+  const sim = await startSimProcess(file, dir);
+  const child = spawnBridge(
+    ["--sim-scenario", file, "--mqtt-url", broker.url, "--poll-interval", String(POLL_INTERVAL_MS / 1000), "--metrics-port", String(port), "--bridge-id", MEASURED_ID],
+    benchEnv(dir, { DALY_SIM_HCI_SOCKET: sim.socket }),
+  );
+  const others: BridgeChild[] = [];
+  try {
+    await warmUp(child, watch, o);
+    const alone = await peerWindow(port, watch, ownIds, o.measureMs);
+    for (let p = 0; p < peers; p++) {
+      // the peers simulate their radio in-process: only the measured bridge's figures matter
+      const pdir = runDir(`peer${p}`);
+      const pfile = writeScenarioFile(pdir, Array.from({ length: o.bms }, (_, i) => scenarioBms(mixMember(o.mix, i), 21 + p, i, o.timing)));
+      others.push(spawnBridge(["--sim-scenario", pfile, "--mqtt-url", broker.url, "--poll-interval", String(POLL_INTERVAL_MS / 1000), "--bridge-id", `peer${p}`], benchEnv(pdir, {})));
+    }
+    // every peer BMS has published a state, then one more interval: their start-up stays out of the window
+    const deadline = performance.now() + 180_000;
+    while (statesPerBms(watch.messages, DEFAULT_SCHEME, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY).size < o.bms * (peers + 1)) {
+      if (performance.now() > deadline) throw new Error("the peer bridges did not publish every state within 180 s");
+      await sleep(200);
+    }
+    await sleep(POLL_INTERVAL_MS);
+    const withPeers = await peerWindow(port, watch, ownIds, o.measureMs);
+    return { bms: o.bms, peers, alone, withPeers };
+  } finally {
+    await Promise.all([child.stop(), ...others.map((c) => c.stop())]);
+    await sim.stop();
+    await watch.close();
+    await broker.stop();
+    removeDir(dir);
+  }
+}
+
 export async function runResources(o: ResourceOptions): Promise<ResourceResult> {
   const errors: string[] = [];
   const fail = (what: string) => (e: unknown): undefined => void errors.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
@@ -307,7 +393,9 @@ export async function runResources(o: ResourceOptions): Promise<ResourceResult> 
     o.measured ? measuredChild(o, "kept", 12).catch(fail("resources (link kept)")) : undefined,
   ]);
   const i = o.instrumented ? await instrumentedChild(o).catch(fail("instrumented run")) : undefined;
+  const peers = o.instrumented ? await peersRun(o, 2).catch(fail("peer bridges run")) : undefined;
   const out: ResourceResult = { errors };
+  if (peers) out.peers = peers;
   if (released) out.resources = released;
   if (kept) out.resourcesKept = kept;
   if (i) {

@@ -1,7 +1,7 @@
 /** Text output of the bench's multi-BMS sections (capacity, resources, messages, start-up). */
 import { CPU_CATEGORY_LABEL } from "./profile.js";
 import type { CapacityRun } from "./capacity-run.js";
-import type { MessageFigures, ProfileFigures, ResourceFigures } from "./resources.js";
+import type { MessageFigures, PeerMessageFigures, ProfileFigures, ResourceFigures } from "./resources.js";
 import type { StartupResult } from "./startup.js";
 import { TOPIC_KINDS } from "./messages.js";
 
@@ -21,6 +21,8 @@ export interface CapacitySection {
   runs: CapacityRun[];
   /** N kept the rate and N + k did not. */
   verified: boolean | undefined;
+  /** N per adapter on 1, 2 and 4 simulated adapters in one bridge (README "Scaling out"). */
+  adapterRuns: CapacityRun[];
 }
 
 const f0 = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? "—" : v.toFixed(0));
@@ -50,6 +52,18 @@ export function capacityLines(c: CapacitySection): string[] {
       }
     }
     if (c.verified !== undefined) out.push(`  capacity verified (N keeps the rate, N + k does not): ${c.verified ? "yes" : "NO"}`);
+  }
+  if (c.adapterRuns.length > 0) {
+    out.push(`  several adapters in one bridge: N = ${c.mix.n} BMS on each simulated adapter (own controller, own noble instance, own queue):`);
+    for (const r of c.adapterRuns) {
+      out.push(
+        `    ${String(r.adapters)} adapter${r.adapters > 1 ? "s" : " "}  ${String(r.n * r.adapters).padStart(2)} BMS  worst median interval ${s2(r.worstMedianIntervalMs)} s  busiest adapter ${(r.adapterBusy * 100).toFixed(0)} %  failures ${r.failures}  →  ${r.sustained ? "keeps the rate" : "does NOT keep the rate"}`,
+      );
+      const byAdapter = Array.from({ length: r.adapters }, (_, a) => r.bms.filter((_b, i) => i % r.adapters === a).map((b) => s2(b.analysis.medianIntervalMs)).join(" "));
+      out.push(`      median intervals by adapter: ${byAdapter.map((m, a) => `hci${a} ${m}`).join(" | ")} s`);
+    }
+    const all = c.adapterRuns.every((r) => r.sustained);
+    out.push(`  BMS sustained at ${c.intervalMs / 1000} s grow linearly with adapters (${c.adapterRuns.map((r) => r.n * r.adapters).join(" / ")}): ${all ? "yes" : "NO"}`);
   }
   return out;
 }
@@ -96,6 +110,15 @@ export function messageLines(m: MessageFigures): string[] {
     `  at start: discovery ${m.discovery.messages} messages (${f2(m.discovery.perBms)} per BMS, ${(m.discovery.bytes / 1024).toFixed(1)} KiB); all start-up messages: ${start}`,
     `  steady state (${w.measureS} s): ${w.messages} messages for ${w.polls} polls = ${f2(w.perPoll)} per poll (${kinds});`,
     `    per BMS per poll ${f2(w.perBmsPerPoll.min)}–${f2(w.perBmsPerPoll.max)}; state payload ${w.stateBytesAvg} bytes on average`,
+  ];
+}
+
+export function peerLines(p: PeerMessageFigures): string[] {
+  const w = (x: PeerMessageFigures["alone"]): string => `${f2(x.perPoll)} per poll (${x.polls} polls in ${x.measureS} s)`;
+  return [
+    `MQTT messages of one bridge (${p.bms} BMS) per poll, alone on the broker and with ${p.peers} more bridges (own ids, own ${p.bms} BMS each) on it:`,
+    `  alone ${w(p.alone)};  with ${p.peers} peers ${w(p.withPeers)} (the peers published ${p.withPeers.othersMessages} messages meanwhile)`,
+    `  unchanged by the number of bridges: ${p.alone.perPoll === p.withPeers.perPoll ? "yes" : Math.abs(p.alone.perPoll - p.withPeers.perPoll) < 0.05 ? "yes (within 0.05)" : "NO"}`,
   ];
 }
 

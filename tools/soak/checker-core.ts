@@ -12,6 +12,9 @@ import { RecoveryTracker, type RecoveryResult } from "./recovery.js";
 import { checkState, pollWindow, type Window, type WrongValue } from "./truth.js";
 import type { FaultLog, SoakTiming } from "./types.js";
 
+/** The soak runs its bridge as `--bridge-id soak` (its availability topic is judged). */
+export const SOAK_BRIDGE_ID = "soak";
+
 export type { BmsTally, Problem };
 
 /** HA birth: re-publish after 0.3–1.5 s; broker back: after the reconnect (≤ 3 s here) + 0.3–1.5 s. */
@@ -70,7 +73,7 @@ export class CheckerCore {
     this.recoveries.push(
       new RecoveryTracker(kind, at, {
         configs: [...this.configs],
-        availability: [`${this.base}/bridge/availability`, ...ids.map((id) => `${this.base}/${id}/availability`)],
+        availability: [`${this.base}/bridge/${SOAK_BRIDGE_ID}/availability`, ...ids.map((id) => `${this.base}/${id}/availability`)],
         states: [...this.tracks.entries()].filter(([, t]) => t.tally.fresh > 0).map(([id]) => `${this.base}/${id}/state`),
       }),
     );
@@ -90,7 +93,7 @@ export class CheckerCore {
     const [root, id, leaf, ...rest] = topic.split("/");
     const track = id === undefined ? undefined : this.tracks.get(id);
     if (root !== this.base || !track || rest.length > 0) {
-      const bridge = topic === `${this.base}/bridge/availability`;
+      const bridge = topic === `${this.base}/bridge/${SOAK_BRIDGE_ID}/availability`;
       // the bridge's client announces itself right after a reconnect, behind whatever it had queued
       if (bridge && payload === "online" && !retained) this.bridgeOnlineAt.push(at);
       this.messages[bridge ? "availability" : "other"] += 1;

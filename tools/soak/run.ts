@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startRun } from "../../src/commands/run.js";
 import type { SoakArgs } from "./args.js";
-import { CheckerCore } from "./checker-core.js";
+import { CheckerCore, SOAK_BRIDGE_ID } from "./checker-core.js";
 import { MqttChecker } from "./checker.js";
 import { FaultInjector } from "./faults.js";
 import { findMosquitto, startMosquitto } from "../mosquitto.js";
@@ -51,7 +51,7 @@ export async function runSoak(args: SoakArgs, progress: (line: string) => void):
   core = new CheckerCore(scenario.bms, timing, injector, t0);
   const checker = await MqttChecker.connect(broker.url, core);
   const h = await startRun(
-    ["--sim-scenario", scenario.file, "--mqtt-url", broker.url, "--poll-interval", String(BRIDGE.pollIntervalS), "--log-level", args.logLevel],
+    ["--sim-scenario", scenario.file, "--mqtt-url", broker.url, "--bridge-id", SOAK_BRIDGE_ID, "--poll-interval", String(BRIDGE.pollIntervalS), "--log-level", args.logLevel],
     {
       DALY_BLE_SCAN_TIMEOUT: String(BRIDGE.scanTimeoutS),
       DALY_BLE_CONNECT_TIMEOUT: String(BRIDGE.connectTimeoutS),

@@ -32,6 +32,8 @@ export interface BluezTransportOptions extends BusOptions {
 export class BluezTransport implements BleTransport {
   readonly kind: string;
   readonly adapter: string;
+  /** The adapter's BlueZ name (`adapter`, or the one found by its address). */
+  private name: string | undefined;
   private readonly bus: BluezBus;
   private readonly links = new Set<BluezLink>();
   private readonly watch: AdapterWatch;
@@ -43,6 +45,7 @@ export class BluezTransport implements BleTransport {
   constructor(opts: BluezTransportOptions = {}) {
     this.kind = opts.kind ?? "bluez";
     this.adapter = opts.adapter ?? "hci0";
+    if (!/^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/.test(this.adapter)) this.name = this.adapter;
     this.t = { scan: opts.scanTimeoutMs ?? 15_000, connect: opts.connectTimeoutMs ?? 20_000, gatt: opts.gattTimeoutMs ?? 5_000 };
     const busOpts: BusOptions = {};
     if (opts.bus) busOpts.bus = opts.bus;
