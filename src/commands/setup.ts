@@ -8,6 +8,8 @@ import type { Config } from "../config/schema.js";
 import { loadConfig, type LoadResult } from "../config/load.js";
 import type { FlagSpec } from "../config/flags.js";
 import { NobleTransport } from "../transport/noble/noble-transport.js";
+import { nativeHciDevices } from "../transport/noble/adapter-address.js";
+import { AdapterByAddress } from "../transport/noble/by-address.js";
 import { SerialTransport, serialProfile } from "../transport/serial/serial-transport.js";
 import type { BleTransport } from "../transport/link.js";
 import { hciIndex, PerAdapterTransport } from "../transport/per-adapter.js";
@@ -63,7 +65,7 @@ export async function transportFor(config: Config, opts: { simulateWhenNoBms: bo
     const radio = createSimRadio(scenario, { ...timing, cancelGraceMs: 300 });
     return { transport: radio.bridgeTransport, scenario, simulated: why, sim: radio };
   }
-  // ble.adapter (a name or, with BlueZ, an address) names the default adapter; else ble.hciDeviceId
+  // ble.adapter (a name or an address) names the default adapter; else ble.hciDeviceId
   const defaultAdapter = config.ble.adapter || `hci${config.ble.hciDeviceId}`;
   if (!/^hci\d+$/.test(defaultAdapter) && !/^[0-9A-F]{2}(:[0-9A-F]{2}){5}$/i.test(defaultAdapter)) {
     return { ok: false, exitCode: 2, message: `ble.adapter: expected an adapter name like hci1 or an address like 00:1A:7D:DA:71:13, got "${defaultAdapter}"` };
@@ -90,17 +92,20 @@ export async function transportFor(config: Config, opts: { simulateWhenNoBms: bo
     }
     return { transport: new SerialTransport({ path: config.serial.path, baudRate: config.serial.baudRate, openTimeoutMs: ms(config.ble.connectTimeout) }) };
   }
-  if (hciIndex(defaultAdapter) === undefined) {
-    return { ok: false, exitCode: 2, message: `ble.adapter: the noble transport names adapters hciN (see hciconfig or btmgmt info for the number of ${defaultAdapter})` };
-  }
-  const byAddress = config.bms.findIndex((b) => b.adapter !== undefined && hciIndex(b.adapter) === undefined);
-  if (byAddress >= 0) {
-    return { ok: false, exitCode: 2, message: `bms[${byAddress}].adapter: the noble transport names adapters hciN (see hciconfig or btmgmt info for the number of ${config.bms[byAddress]?.adapter ?? ""})` };
-  }
-  const noble = (hciDeviceId: number): NobleTransport => new NobleTransport({ ...timing, hciDeviceId, userChannel: config.ble.userChannel });
-  const defaultIndex = hciIndex(defaultAdapter) ?? config.ble.hciDeviceId;
-  if (several) return { transport: new PerAdapterTransport("noble", defaultAdapter, (a) => noble(hciIndex(a) ?? defaultIndex)) };
-  return { transport: noble(defaultIndex) };
+  // noble binds adapters by index: an adapter named by its address is looked up (read-only Read
+  // BD_ADDR on each adapter) at first use and after a failure (transport/noble/by-address.ts)
+  const perIndex = new Map<number, NobleTransport>();
+  const noble = (hciDeviceId: number): NobleTransport => {
+    let t = perIndex.get(hciDeviceId);
+    if (!t) perIndex.set(hciDeviceId, (t = new NobleTransport({ ...timing, hciDeviceId, userChannel: config.ble.userChannel })));
+    return t;
+  };
+  const onAdapter = (adapter: string): BleTransport => {
+    const index = hciIndex(adapter);
+    return index !== undefined ? noble(index) : new AdapterByAddress("noble", adapter, nativeHciDevices(), noble);
+  };
+  if (several) return { transport: new PerAdapterTransport("noble", defaultAdapter, onAdapter) };
+  return { transport: onAdapter(defaultAdapter) };
 }
 
 /** The configured BMS; with a scenario and no BMS in the config, every BMS of the scenario. */

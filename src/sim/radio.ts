@@ -4,11 +4,14 @@
  * to it through noble's real HCI/GAP/ATT code and our real NobleTransport.
  *
  * Several adapters: a BMS with `adapter: "hci1"` in the scenario is in range of virtual controller
- * hci1 only; each controller has its own noble instance, as real adapters do (ble/per-adapter.ts).
+ * hci1 only; each controller has its own noble instance, as real adapters do (transport/per-adapter.ts).
+ * Controller hciN has its own address (simAdapterAddress), so BMS may name their adapter by address.
  */
 import type { BleTransport } from "../transport/link.js";
 import { NobleTransport, type NobleTransportOptions } from "../transport/noble/noble-transport.js";
-import { PerAdapterTransport } from "../transport/per-adapter.js";
+import { hciIndex, PerAdapterTransport } from "../transport/per-adapter.js";
+import type { HciDevices } from "../transport/noble/adapter-address.js";
+import { AdapterByAddress } from "../transport/noble/by-address.js";
 import { batteryAt } from "./battery.js";
 import { createVirtualHci, type SimPeripheralSpec, type VirtualController } from "./hci/index.js";
 import { createResponder } from "./responder.js";
@@ -54,21 +57,49 @@ export function bmsToPeripheral(b: ScenarioBms, now: () => number, writes: Map<s
 
 export const SIM_DEFAULT_ADAPTER = "hci0";
 
+/**
+ * The Bluetooth address of virtual controller hciN: 00:11:22:33:44:55 + N (hci1 is
+ * 00:11:22:33:44:56), so a config can name a simulated adapter by its address too.
+ */
+export function simAdapterAddress(adapter: string): string {
+  const n = 0x4455 + (hciIndex(adapter) ?? 0);
+  return `00:11:22:33:${((n >> 8) & 0xff).toString(16).padStart(2, "0")}:${(n & 0xff).toString(16).padStart(2, "0")}`.toUpperCase();
+}
+
 export function createSimRadio(scenario: Scenario, timing: SimTransportTiming, now: () => number = Date.now): SimRadio {
   const writes = new Map<string, number>();
   const specs = scenario.bms.map((b) => bmsToPeripheral(b, now, writes));
   const adapterOf = (i: number): string => scenario.bms[i]?.adapter ?? SIM_DEFAULT_ADAPTER;
   const names = [SIM_DEFAULT_ADAPTER, ...new Set(scenario.bms.map((_, i) => adapterOf(i)).filter((a) => a !== SIM_DEFAULT_ADAPTER))];
-  const hcis = new Map(names.map((a) => [a, createVirtualHci(specs.filter((_, i) => adapterOf(i) === a))]));
+  const hcis = new Map(names.map((a) => [a, createVirtualHci(specs.filter((_, i) => adapterOf(i) === a), { address: simAdapterAddress(a) })]));
   const controllers = new Map([...hcis].map(([a, h]) => [a, h.controller]));
   const transports = new Map<string, NobleTransport>();
+  // the simulator's adapters as the kernel would list them: for adapters named by address
+  const devices: HciDevices = {
+    list: () => [...hcis.keys()].flatMap((a) => {
+      const devId = hciIndex(a);
+      return devId === undefined ? [] : [{ devId, devUp: hcis.get(a)?.controller.isPowered ?? false }];
+    }),
+    socket: (devId) => {
+      const h = hcis.get(`hci${devId}`);
+      if (!h) throw new Error(`no virtual controller hci${devId}`);
+      return h.socketFactory();
+    },
+  };
+  const byAddress = new Map<string, AdapterByAddress>();
+  const adapterTransport = (a: string): BleTransport => {
+    if (hciIndex(a) !== undefined) return transportOf(a);
+    let t = byAddress.get(a);
+    if (!t) byAddress.set(a, (t = new AdapterByAddress("simulator", a, devices, (i) => transportOf(`hci${i}`), { lookupTimeoutMs: 1000 })));
+    return t;
+  };
   const transportOf = (a: string): NobleTransport => {
     let t = transports.get(a);
     if (!t) {
       // an adapter the scenario does not name: a controller with nothing in range
       let h = hcis.get(a);
       if (!h) {
-        hcis.set(a, (h = createVirtualHci([])));
+        hcis.set(a, (h = createVirtualHci([], { address: simAdapterAddress(a) })));
         controllers.set(a, h.controller);
       }
       transports.set(a, (t = new NobleTransport({ ...timing, socketFactory: h.socketFactory, kind: "simulator" })));
@@ -77,7 +108,7 @@ export function createSimRadio(scenario: Scenario, timing: SimTransportTiming, n
   };
   const transport = transportOf(SIM_DEFAULT_ADAPTER);
   // always routed: a BMS configured on an adapter whose controller does not have it in range is not found
-  const bridgeTransport = new PerAdapterTransport("simulator", SIM_DEFAULT_ADAPTER, transportOf);
+  const bridgeTransport = new PerAdapterTransport("simulator", SIM_DEFAULT_ADAPTER, adapterTransport);
   const controller = controllers.get(SIM_DEFAULT_ADAPTER);
   if (!controller) throw new Error("no default controller"); // made above
   return {

@@ -49,6 +49,17 @@ export function freshBindingsClass(factory: (() => HciSocketLike) | undefined): 
 }
 
 /**
+ * The native socket class as noble gets it (the same guarded construction), for the adapter
+ * address lookup (adapter-address.ts). Loading it opens nothing; each construction opens a socket.
+ */
+export function nativeSocketClass(): new () => unknown {
+  const loaded: unknown = require(SOCKET_MODULE);
+  const guarded = guardedNativeSocket(loaded);
+  if (typeof guarded !== "function") throw new Error(`${SOCKET_MODULE} did not export a constructor`);
+  return guarded as new () => unknown;
+}
+
+/**
  * The native socket class, wrapped so that a failed construction (no Bluetooth in this kernel or
  * network namespace, no CAP_NET_RAW) cannot abort the process at exit: the native destructor of
  * such an object calls uv_close on a poll handle it never initialised, and Node 24 runs that
