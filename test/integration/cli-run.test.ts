@@ -122,7 +122,7 @@ describe("daly-bms-bridge run (process)", () => {
       [["--sim-scenario", "/nonexistent/scn.json"], {}, /scenario|nonexistent/],
       [["--bridge-id", "shed/2"], {}, /^bridgeId: expected 1-64 letters, digits, "_" or "-"/m],
       [[], { DALY_BRIDGE_ID: "a+b" }, /^bridgeId: .*\(from DALY_BRIDGE_ID\)/m],
-      [[], { DALY_BMS: '[{"address":"C0:D6:3C:57:2A:01","adapter":"00:1A:7D:DA:71:13"}]' }, /^bms\[0\]\.adapter: the noble transport names adapters hciN/m],
+      [[], { DALY_BMS: "C0:D6:3C:57:2A:01", DALY_BLE_ADAPTER: "usb-dongle" }, /^ble\.adapter: expected an adapter name like hci1 or an address like 00:1A:7D:DA:71:13, got "usb-dongle"/m],
     ];
     for (const [args, env, re] of cases) {
       const r = spawnSync(process.execPath, [CLI, "run", ...args], { env: { PATH: ENV.PATH, ...env }, encoding: "utf8", timeout: 10000 });

@@ -3,12 +3,14 @@
  * polled in parallel, BMS on one adapter one after the other. Each virtual controller is its own
  * adapter with its own noble instance, as real adapters are.
  */
+import { once } from "node:events";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { startBroker, type Broker } from "../helpers/broker.js";
 import { PACK, runBridge, scenarioFile } from "../helpers/bridge-run.js";
 import type { VirtualController } from "../../src/sim/hci/index.js";
 import { PerAdapterTransport } from "../../src/transport/per-adapter.js";
+import { simAdapterAddress } from "../../src/sim/radio.js";
 
 let broker: Broker;
 before(async () => {
@@ -123,6 +125,52 @@ describe("several adapters in one bridge", () => {
       const failed = new Promise<string>((resolve) => sup.once("failure", (e) => resolve(e.message)));
       assert.match(await failed, /not found/i);
       assert.equal(h.radio.sim?.writes.get(A) ?? 0, 0);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it("a BMS configured with the second adapter's address is polled there; the lookup sends hci0 only Read BD_ADDR", async () => {
+    const file = scenarioFile([
+      { ...PACK, address: A, protocol: "d2", adapter: "hci0" },
+      { ...PACK, address: B, protocol: "d2", adapter: "hci1" },
+    ]);
+    assert.equal(simAdapterAddress("hci1"), "00:11:22:33:44:56");
+    const h = await runBridge(["--sim-scenario", file, "--mqtt-url", broker.url, "--bridge-id", "adapters", "--address", JSON.stringify([{ address: B, adapter: "00:11:22:33:44:56" }])]);
+    try {
+      const sim = h.radio.sim;
+      assert.ok(sim);
+      const hci0 = sim.controllers.get("hci0");
+      const hci1 = sim.controllers.get("hci1");
+      assert.ok(hci0 && hci1);
+      const sup = h.bridge.supervisors[0];
+      assert.ok(sup);
+      await once(sup, "snapshot", { signal: AbortSignal.timeout(20000) });
+      assert.ok((sim.writes.get(B) ?? 0) > 0, "B was polled");
+      assert.ok(hci1.peripheralCounters(B).connections > 0, "on hci1");
+      // hci0 was only asked for its address: no init, no scan, no connect
+      assert.deepEqual([...hci0.commandsSeen.keys()], [0x1009]);
+      assert.ok(hci1.commandsSeen.has(0x1009));
+      assert.deepEqual([...h.bridge.queues.keys()], ["00:11:22:33:44:56"]);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it("an adapter address no controller has fails with the address and the adapters found", async () => {
+    const file = scenarioFile([
+      { ...PACK, address: A, protocol: "d2", adapter: "hci0" },
+      { ...PACK, address: B, protocol: "d2", adapter: "hci1" },
+    ]);
+    const h = await runBridge(["--sim-scenario", file, "--mqtt-url", broker.url, "--bridge-id", "adapters", "--address", JSON.stringify([{ address: B, adapter: "aa:bb:cc:dd:ee:ff" }])]);
+    try {
+      const sup = h.bridge.supervisors[0];
+      assert.ok(sup);
+      const [e] = await once(sup, "failure", { signal: AbortSignal.timeout(20000) });
+      assert.ok(e instanceof Error);
+      assert.match(e.message, /no Bluetooth adapter with address AA:BB:CC:DD:EE:FF \(adapters found: hci0 00:11:22:33:44:55, hci1 00:11:22:33:44:56\)/);
+      assert.equal(h.radio.sim?.writes.get(B) ?? 0, 0);
+      for (const c of h.radio.sim?.controllers.values() ?? []) assert.deepEqual([...c.commandsSeen.keys()], [0x1009]);
     } finally {
       await h.stop();
     }

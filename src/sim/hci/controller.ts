@@ -45,6 +45,8 @@ export class VirtualController extends EventEmitter<ControllerEvents> implements
     maxAclInFlight: 0,
     unknownCommands: 0,
   };
+  /** Commands received, by opcode (count each): tests check what a host sent, e.g. only 0x1009. */
+  readonly commandsSeen = new Map<number, number>();
   /** Whether bindRaw/bindUser succeed (false → ENODEV, "kernel Bluetooth but no adapter"). */
   adapterPresent = true;
   /** Every write fails with EPERM, as raw HCI without CAP_NET_RAW (ble-noble.md §4.2) → noble 'unauthorized'. */
@@ -210,6 +212,7 @@ export class VirtualController extends EventEmitter<ControllerEvents> implements
 
   private onCommand(opcode: number, p: Buffer): void {
     this.counters.commands++;
+    this.commandsSeen.set(opcode, (this.commandsSeen.get(opcode) ?? 0) + 1);
     this.emit("command", opcode);
     const need = (n: number): boolean => {
       if (p.length >= n) return true;
