@@ -79,7 +79,7 @@ export const schema = {
   },
   bms: {
     doc:
-      "The batteries to poll: a list of {address, name?, protocol? (auto|a5|d2|p81, default auto), invertCurrent? (default false), pollInterval? (seconds), board? (serial: RS485 board number 1–16, legacy A5 or 0x81), adapter? (hci1, or with transport bluez the adapter's address; default ble.adapter, else ble.hciDeviceId)}. " +
+      "The batteries to poll: a list of {address, name?, protocol? (auto|a5|d2|p81, default auto), invertCurrent? (default false), pollInterval? (seconds), board? (serial: RS485 board number 1–16, legacy A5 or 0x81), adapter? (hci1, or the adapter's Bluetooth address, e.g. 00:1A:7D:DA:71:13: BlueZ looks it up, noble asks each adapter for its address with the read-only HCI command Read BD_ADDR; default ble.adapter, else ble.hciDeviceId)}. " +
       "Env/flag: a JSON array, or comma-separated MAC addresses (a listed address keeps its settings from lower layers). " +
       "Empty with a simulation scenario: every BMS of the scenario.",
     format: "daly-bms-list",
@@ -102,7 +102,7 @@ export const schema = {
   },
   ble: {
     hciDeviceId: { doc: "HCI adapter number (hci0 = 0).", format: "daly-int", min: 0, default: 0, env: "DALY_HCI_DEVICE", arg: "hci-device" },
-    adapter: str('The default adapter (of BMS entries that name none): by name (hci1), or with transport "bluez" by address (00:1A:7D:DA:71:13, found again under whatever hciN it gets after a replug). Empty: hci<ble.hciDeviceId>.', "DALY_BLE_ADAPTER"),
+    adapter: str('The default adapter (of BMS entries that name none): by name (hci1), or by Bluetooth address (00:1A:7D:DA:71:13, found again under whatever hciN it gets after a replug; noble finds it with the read-only HCI command Read BD_ADDR on each adapter). Empty: hci<ble.hciDeviceId>.', "DALY_BLE_ADAPTER"),
     userChannel: { doc: "Open the adapter as an HCI user channel (needs bluetoothd stopped for it and NET_ADMIN).", format: "daly-bool", default: false, env: "DALY_HCI_USER_CHANNEL" },
     scanTimeout: { doc: "Seconds to look for a BMS before giving up on this attempt.", format: "daly-seconds", min: 1, default: 10, env: "DALY_BLE_SCAN_TIMEOUT" },
     connectTimeout: { doc: "Seconds allowed for connecting and GATT discovery.", format: "daly-seconds", min: 1, default: 15, env: "DALY_BLE_CONNECT_TIMEOUT" },
