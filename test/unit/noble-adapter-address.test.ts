@@ -163,4 +163,29 @@ describe("AdapterByAddress", () => {
       stop(hcis);
     }
   });
+
+  it("keeps the last index while that adapter is listed but cannot answer (down, or our own user channel)", async () => {
+    const { hcis, devices } = rig([ADDR0, ADDR1]);
+    const stubs: Stub[] = [];
+    const t = new AdapterByAddress("stub", ADDR1, devices, (i) => {
+      const s = new Stub(i);
+      s.fail = new TransportError("adapter gone", "adapter");
+      stubs.push(s);
+      return s;
+    });
+    try {
+      await assert.rejects(t.open({ address: "C0:D6:3C:57:2C:01" }), /adapter gone/);
+      hcis[1]?.controller.setPowered(false);
+      await assert.rejects(t.open({ address: "C0:D6:3C:57:2C:01" }), /adapter gone/);
+      assert.equal(t.lookups, 2);
+      assert.equal(t.index, undefined);
+      assert.deepEqual(stubs.map((s) => s.index), [1, 1], "hci1 again, though it did not answer");
+      // hci1 answers again, with another address (another dongle got the index): not kept
+      for (const h of hcis.splice(1, 1, createVirtualHci([], { address: "00:00:00:00:00:02" }))) h.controller.stop();
+      await assert.rejects(t.open({ address: "C0:D6:3C:57:2C:01" }), /no Bluetooth adapter with address 5C:F3:70:A1:B2:C3 \(adapters found: hci0 00:11:22:33:44:55, hci1 00:00:00:00:00:02\)/);
+      assert.equal(stubs.length, 2);
+    } finally {
+      stop(hcis);
+    }
+  });
 });

@@ -130,6 +130,12 @@ export function readAdapterAddress(devices: HciDevices, devId: number, timeoutMs
 export interface AdapterLookupOptions {
   /** Bound on each adapter's answer (they are asked in parallel). Default 2000 ms. */
   timeoutMs?: number;
+  /**
+   * The index the address had last time: accepted again when no adapter answers with the address
+   * but that index is still listed and cannot answer (down, or held in user-channel mode by this
+   * bridge's own noble instance, which raw sockets cannot reach). Not when it answers another address.
+   */
+  lastIndex?: number;
 }
 
 /**
@@ -156,6 +162,8 @@ export async function findAdapterIndex(address: string, devices: HciDevices, opt
   );
   const match = found.find((f) => f.address === want);
   if (match) return match.devId;
+  const last = found.find((f) => f.devId === opts.lastIndex);
+  if (last && last.address === undefined) return last.devId;
   const seen = found.map((f) => `hci${f.devId} ${f.address ?? f.problem ?? ""}`).join(", ");
   throw new TransportError(`no Bluetooth adapter with address ${want} (adapters found: ${seen || "none"})`, "adapter");
 }

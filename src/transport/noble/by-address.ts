@@ -2,7 +2,8 @@
  * A BleTransport on the adapter named by its Bluetooth address (noble binds adapters by index):
  * the index is looked up (adapter-address.ts) at first use, and again after an operation failed
  * with an adapter error or a timeout, or the lookup itself failed (a replugged adapter comes back
- * under a new index). The transport of each index comes from `make`; a transport whose index no
+ * under a new index). The index found last is kept while it is still listed but cannot answer
+ * (down, or in user-channel mode held by this bridge's own noble instance). The transport of each index comes from `make`; a transport whose index no
  * longer has this address is left to whoever made it (it may serve other BMS by that name).
  */
 import type { AdapterStatus, Advert, BleLink, BleTransport, LinkTarget } from "../link.js";
@@ -18,6 +19,8 @@ export class AdapterByAddress implements BleTransport {
   readonly address: string;
   private current: { index: number; transport: BleTransport } | undefined;
   private lookup: Promise<BleTransport> | undefined;
+  /** Where the address was found last (kept when a later lookup cannot reach that adapter). */
+  private lastIndex: number | undefined;
   private readonly listeners = new Set<(s: AdapterStatus) => void>();
   private readonly subscribed = new Set<BleTransport>();
   /** Lookups done (for logs and tests). */
@@ -43,8 +46,12 @@ export class AdapterByAddress implements BleTransport {
     this.lookup ??= (async () => {
       try {
         this.lookups += 1;
-        const opts = this.opts.lookupTimeoutMs === undefined ? {} : { timeoutMs: this.opts.lookupTimeoutMs };
+        const opts = {
+          ...(this.opts.lookupTimeoutMs === undefined ? {} : { timeoutMs: this.opts.lookupTimeoutMs }),
+          ...(this.lastIndex === undefined ? {} : { lastIndex: this.lastIndex }),
+        };
         const index = await findAdapterIndex(this.address, this.devices, opts);
+        this.lastIndex = index;
         const transport = this.make(index);
         this.subscribe(transport);
         this.current = { index, transport };
