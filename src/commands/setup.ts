@@ -94,6 +94,15 @@ export async function transportFor(config: Config, opts: { simulateWhenNoBms: bo
   }
   // noble binds adapters by index: an adapter named by its address is looked up (read-only Read
   // BD_ADDR on each adapter) at first use and after a failure (transport/noble/by-address.ts)
+  if (config.ble.userChannel) {
+    // a user channel needs the adapter down, and a down adapter cannot answer Read BD_ADDR
+    const named = [defaultAdapter, ...config.bms.map((b) => b.adapter ?? defaultAdapter)];
+    const at = named.findIndex((a) => hciIndex(a) === undefined);
+    if (at >= 0) {
+      const key = at === 0 ? "ble.adapter" : `bms[${at - 1}].adapter`;
+      return { ok: false, exitCode: 2, message: `${key}: with ble.userChannel name the adapter hciN: it is down then and cannot tell its address ${named[at] ?? ""} (see btmgmt info for its number)` };
+    }
+  }
   const perIndex = new Map<number, NobleTransport>();
   const noble = (hciDeviceId: number): NobleTransport => {
     let t = perIndex.get(hciDeviceId);

@@ -103,7 +103,7 @@ export const schema = {
   ble: {
     hciDeviceId: { doc: "HCI adapter number (hci0 = 0).", format: "daly-int", min: 0, default: 0, env: "DALY_HCI_DEVICE", arg: "hci-device" },
     adapter: str('The default adapter (of BMS entries that name none): by name (hci1), or by Bluetooth address (00:1A:7D:DA:71:13, found again under whatever hciN it gets after a replug; noble finds it with the read-only HCI command Read BD_ADDR on each adapter). Empty: hci<ble.hciDeviceId>.', "DALY_BLE_ADAPTER"),
-    userChannel: { doc: "Open the adapter as an HCI user channel (needs bluetoothd stopped for it and NET_ADMIN).", format: "daly-bool", default: false, env: "DALY_HCI_USER_CHANNEL" },
+    userChannel: { doc: "Open the adapter as an HCI user channel (needs bluetoothd stopped for it and NET_ADMIN). Adapters are then named hciN, not by address (a user channel needs the adapter down, and a down adapter cannot tell its address).", format: "daly-bool", default: false, env: "DALY_HCI_USER_CHANNEL" },
     scanTimeout: { doc: "Seconds to look for a BMS before giving up on this attempt.", format: "daly-seconds", min: 1, default: 10, env: "DALY_BLE_SCAN_TIMEOUT" },
     connectTimeout: { doc: "Seconds allowed for connecting and GATT discovery.", format: "daly-seconds", min: 1, default: 15, env: "DALY_BLE_CONNECT_TIMEOUT" },
     requestTimeout: { doc: "Seconds to wait for the reply to one request.", format: "daly-seconds", min: 0.1, default: 3, env: "DALY_BLE_REQUEST_TIMEOUT" },

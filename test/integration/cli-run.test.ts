@@ -123,6 +123,7 @@ describe("daly-bms-bridge run (process)", () => {
       [["--bridge-id", "shed/2"], {}, /^bridgeId: expected 1-64 letters, digits, "_" or "-"/m],
       [[], { DALY_BRIDGE_ID: "a+b" }, /^bridgeId: .*\(from DALY_BRIDGE_ID\)/m],
       [[], { DALY_BMS: "C0:D6:3C:57:2A:01", DALY_BLE_ADAPTER: "usb-dongle" }, /^ble\.adapter: expected an adapter name like hci1 or an address like 00:1A:7D:DA:71:13, got "usb-dongle"/m],
+      [[], { DALY_BMS: '[{"address":"C0:D6:3C:57:2A:01","adapter":"00:1A:7D:DA:71:13"}]', DALY_HCI_USER_CHANNEL: "true" }, /^bms\[0\]\.adapter: with ble\.userChannel name the adapter hciN: it is down then and cannot tell its address 00:1A:7D:DA:71:13/m],
     ];
     for (const [args, env, re] of cases) {
       const r = spawnSync(process.execPath, [CLI, "run", ...args], { env: { PATH: ENV.PATH, ...env }, encoding: "utf8", timeout: 10000 });

@@ -164,7 +164,7 @@ describe("AdapterByAddress", () => {
     }
   });
 
-  it("keeps the last index while that adapter is listed but cannot answer (down, or our own user channel)", async () => {
+  it("keeps the last index while that adapter is listed but cannot answer (down)", async () => {
     const { hcis, devices } = rig([ADDR0, ADDR1]);
     const stubs: Stub[] = [];
     const t = new AdapterByAddress("stub", ADDR1, devices, (i) => {

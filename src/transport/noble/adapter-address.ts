@@ -132,8 +132,8 @@ export interface AdapterLookupOptions {
   timeoutMs?: number;
   /**
    * The index the address had last time: accepted again when no adapter answers with the address
-   * but that index is still listed and cannot answer (down, or held in user-channel mode by this
-   * bridge's own noble instance, which raw sockets cannot reach). Not when it answers another address.
+   * but that index is still listed and cannot answer (down, e.g. powered off for a moment). Not
+   * when it answers another address.
    */
   lastIndex?: number;
 }

@@ -3,7 +3,7 @@
  * the index is looked up (adapter-address.ts) at first use, and again after an operation failed
  * with an adapter error or a timeout, or the lookup itself failed (a replugged adapter comes back
  * under a new index). The index found last is kept while it is still listed but cannot answer
- * (down, or in user-channel mode held by this bridge's own noble instance). The transport of each index comes from `make`; a transport whose index no
+ * (down, e.g. powered off for a moment). The transport of each index comes from `make`; a transport whose index no
  * longer has this address is left to whoever made it (it may serve other BMS by that name).
  */
 import type { AdapterStatus, Advert, BleLink, BleTransport, LinkTarget } from "../link.js";
