@@ -74,7 +74,10 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
   const log = createLogger({ level: config.log.level, format: config.log.format });
   if (addon) log.info({ broker: addon.broker, ...(addon.unknownOptions.length ? { ignoredOptions: addon.unknownOptions } : {}) }, "running as a Home Assistant add-on");
   // an add-on must never fill Home Assistant with demo batteries: there, no BMS is an error
-  const radio = await transportFor(config, { simulateWhenNoBms: !addon });
+  const radio = await transportFor(config, {
+    simulateWhenNoBms: !addon,
+    onProxyState: (proxy, state, why) => (state === "down" || state === "silent" ? log.warn({ proxy, state, why }, "ESPHome proxy state changed") : log.info({ proxy, state, why }, "ESPHome proxy state changed")),
+  });
   if ("ok" in radio) return { exitCode: radio.exitCode, message: radio.message };
   // the demo shows live data: every 5 s unless a poll interval was set on purpose
   const demo = radio.simulated !== undefined && c.sources.keys.pollInterval === "default";

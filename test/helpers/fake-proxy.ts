@@ -116,6 +116,7 @@ export class FakeProxy {
   private accept(s: Socket): void {
     this.sockets.add(s);
     this.stats.sessions += 1;
+    s.setNoDelay(true);
     s.on("error", () => undefined);
     s.on("close", () => {
       this.sockets.delete(s);

@@ -81,3 +81,220 @@ for (const mode of ["plaintext", "noise"] as const) {
     });
   });
 }
+
+const D2 = THREE[1] as ScenarioBms;
+
+test("notifications split at every size from 1 to 40 bytes are reassembled (d2 and a5)", async () => {
+  for (const chunk of Array.from({ length: 40 }, (_, i) => i + 1)) {
+    await withProxy({ bms: THREE, chunk }, async (p) => {
+      const t = transport([{ port: p.port }]);
+      try {
+        for (const b of [D2, THREE[0] as ScenarioBms]) {
+          const link = await t.open({ address: b.address });
+          try {
+            const r = await pollOnce(link, { protocol: b.protocol, wantVersion: false }, { requestTimeoutMs: 500, retries: 0 });
+            assertScenarioValues(r.snapshot, b, `${b.address} chunk ${chunk}`);
+          } finally {
+            await link.close();
+          }
+        }
+      } finally {
+        await t.shutdown();
+      }
+    });
+  }
+});
+
+test("unknown message ids and pings from the proxy: ignored and answered, the poll still equals the truth", async () => {
+  await withProxy({ bms: THREE, faults: { unknownIds: true } }, async (p) => {
+    const t = transport([{ port: p.port }]);
+    try {
+      await t.scan(0.2);
+      p.ping();
+      const r = await pollThrough(t, D2.address);
+      assertScenarioValues(r.snapshot, D2);
+      await waitFor(() => p.stats.pingsAnswered > 0, "ping answered");
+    } finally {
+      await t.shutdown();
+    }
+  });
+});
+
+test("no free slot: open fails within the connect timeout and says so", async () => {
+  await withProxy({ bms: THREE, slots: 0 }, async (p) => {
+    const t = transport([{ port: p.port }], { connectTimeoutMs: 600 });
+    try {
+      const t0 = performance.now();
+      await assert.rejects(t.open({ address: D2.address }), (e: unknown) => e instanceof TransportError && /no free connection slot/.test(e.message));
+      assert.ok(performance.now() - t0 < 3000, "bounded");
+      assert.equal(p.stats.connects, 0, "no connect sent while 81 says no slot is free");
+    } finally {
+      await t.shutdown();
+    }
+  });
+});
+
+test("polls queue while every slot is taken and proceed when one frees", async () => {
+  await withProxy({ bms: THREE, slots: 1 }, async (p) => {
+    const t = transport([{ port: p.port }]);
+    try {
+      const first = await t.open({ address: D2.address });
+      const second = t.open({ address: (THREE[2] as ScenarioBms).address });
+      await waitFor(() => p.stats.connects === 1, "first connect only");
+      await first.close();
+      const link = await second;
+      const r = await pollOnce(link, undefined, { requestTimeoutMs: 500, retries: 1 });
+      assertScenarioValues(r.snapshot, THREE[2] as ScenarioBms);
+      await link.close();
+      assert.equal(p.stats.maxAllocated, 1);
+    } finally {
+      await t.shutdown();
+    }
+  });
+});
+
+test("a GATT error answer becomes a TransportError with its text, not a timeout", async () => {
+  await withProxy({ bms: THREE, faults: { gattError: true } }, async (p) => {
+    const t = transport([{ port: p.port }]);
+    try {
+      const link = await t.open({ address: D2.address });
+      const t0 = performance.now();
+      await assert.rejects(pollOnce(link, { protocol: "d2", wantVersion: false }, { requestTimeoutMs: 3000, retries: 2 }), (e: unknown) => e instanceof TransportError && /GATT error.*133/.test(e.message) && !/timed out/.test(e.message));
+      assert.ok(performance.now() - t0 < 1500, "fails at the error, not at the 3 s request timeout");
+      await link.close();
+    } finally {
+      await t.shutdown();
+    }
+  });
+});
+
+test("connection cancel answers are held back and reported", async () => {
+  await withProxy({ bms: THREE, faults: { connCancel: true } }, async (p) => {
+    const t = transport([{ port: p.port }], { connectTimeoutMs: 800, slotBackoffMs: 300 });
+    try {
+      await assert.rejects(t.open({ address: D2.address }), /connection cancelled/);
+      assert.ok(p.stats.connects >= 1 && p.stats.connects <= 4, `back-off between attempts (${p.stats.connects} connects in 0.8 s)`);
+    } finally {
+      await t.shutdown();
+    }
+  });
+});
+
+test("TCP drop mid-poll: the poll fails fast, the session comes back and the next poll works", async () => {
+  await withProxy({ bms: THREE }, async (p) => {
+    const t = transport([{ port: p.port }]);
+    try {
+      const link = await t.open({ address: D2.address });
+      p.o.faults = { dropOnWrite: true };
+      const t0 = performance.now();
+      await assert.rejects(pollOnce(link, { protocol: "d2", wantVersion: false }, { requestTimeoutMs: 3000, retries: 2 }), (e: unknown) => e instanceof TransportError && e.kind === "link-lost" && /proxy session ended/.test(e.message));
+      assert.ok(performance.now() - t0 < 1500, "fails fast");
+      assert.equal(link.isOpen, false);
+      p.o.faults = {};
+      await waitFor(() => t.status()[0]?.state === "ready" && p.stats.sessions >= 2, "reconnected");
+      assert.ok(t.states.some(([, s]) => s === "down"), "state change logged");
+      const r = await pollThrough(t, D2.address);
+      assertScenarioValues(r.snapshot, D2);
+    } finally {
+      await t.shutdown();
+    }
+  });
+});
+
+test("stolen or refused subscription: the proxy is reported as probably adopted by Home Assistant", async () => {
+  await withProxy({ bms: THREE, faults: { stolen: true } }, async (p) => {
+    const t = transport([{ port: p.port }], { silenceMs: 300, scanTimeoutMs: 500 });
+    try {
+      await assert.rejects(t.open({ address: D2.address }), (e: unknown) => e instanceof TransportError && e.kind === "not-found");
+      await waitFor(() => t.status()[0]?.state === "silent", "silent");
+      assert.ok(t.states.some(([, s, why]) => s === "silent" && /adopted by Home Assistant/.test(why)));
+    } finally {
+      await t.shutdown();
+    }
+  });
+});
+
+test("session errors name their cause in one line: wrong key, encryption mismatch both ways, no active connections", async () => {
+  const cases: Array<{ proxy: FakeProxyOptions; key: string; re: RegExp }> = [
+    { proxy: { bms: THREE, key: KEY }, key: randomBytes(32).toString("base64"), re: /wrong encryption key/ },
+    { proxy: { bms: THREE, key: KEY }, key: "", re: /requires encryption/ },
+    { proxy: { bms: THREE }, key: KEY, re: /speaks plaintext/ },
+    { proxy: { bms: THREE, flags: 1 | 4 }, key: "", re: /not an active Bluetooth proxy.*active: true/ },
+    { proxy: { bms: THREE, flags: 1 | 2 }, key: "", re: /remote GATT caching/ },
+    { proxy: { bms: THREE }, key: "c2hvcnQ=", re: /not the base64 of 32 bytes/ },
+  ];
+  for (const c of cases) {
+    await withProxy(c.proxy, async (p) => {
+      const t = transport([{ port: p.port, key: c.key }]);
+      try {
+        await assert.rejects(t.scan(0.2), (e: unknown) => e instanceof Error && c.re.test(e.message) && !e.message.includes("\n"), String(c.re));
+      } finally {
+        await t.shutdown();
+      }
+    });
+  }
+});
+
+test("an expected name that differs is refused", async () => {
+  await withProxy({ bms: THREE, name: "garage-proxy" }, async (p) => {
+    const t = transport([{ port: p.port, name: "shed-proxy" }]);
+    try {
+      await assert.rejects(t.scan(0.2), /named "garage-proxy", not "shed-proxy"/);
+    } finally {
+      await t.shutdown();
+    }
+  });
+});
+
+test("two proxies: a BMS goes to the one that hears it best; when it drops the other takes over; scan names the proxy", async () => {
+  const near = new FakeProxy({ bms: THREE, rssi: -50, name: "near" });
+  const far = new FakeProxy({ bms: THREE, rssi: -80, name: "far" });
+  await near.start();
+  await far.start();
+  const t = transport([{ port: near.port, name: "near" }, { port: far.port, name: "far" }]);
+  try {
+    const found = await t.scan(0.3);
+    assert.equal(found.length, 3);
+    for (const a of found) {
+      assert.match(a.via ?? "", /^near /);
+      assert.equal(a.rssi, -50);
+    }
+    await pollThrough(t, D2.address);
+    assert.equal(near.stats.connects, 1);
+    assert.equal(far.stats.connects, 0);
+    await near.stop();
+    await waitFor(() => t.status()[0]?.state === "down", "near down");
+    const r = await pollThrough(t, D2.address);
+    assertScenarioValues(r.snapshot, D2);
+    assert.equal(far.stats.connects, 1, "failed over to the far proxy");
+  } finally {
+    await t.shutdown();
+    await near.stop();
+    await far.stop();
+  }
+});
+
+test("a BMS pinned to a proxy is polled only through it", async () => {
+  const a = new FakeProxy({ bms: THREE, rssi: -50, name: "a" });
+  const b = new FakeProxy({ bms: THREE, rssi: -80, name: "b" });
+  await a.start();
+  await b.start();
+  const t = transport([{ port: a.port, name: "a" }, { port: b.port, name: "b" }], { pins: new Map([[D2.address, "b"]]) });
+  try {
+    await pollThrough(t, D2.address);
+    assert.equal(a.stats.connects, 0);
+    assert.equal(b.stats.connects, 1);
+  } finally {
+    await t.shutdown();
+    await a.stop();
+    await b.stop();
+  }
+});
+
+async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise<void>((r) => setImmediate(r));
+  }
+}
