@@ -44,6 +44,8 @@ export interface FakeProxyOptions {
     /** Answer connects with connected=false error 0x100. */
     connCancel?: boolean;
   };
+  /** Report this many free slots in 81 whatever the truth (a stale count: slot race). */
+  reportFree?: number;
   /** Advertising period (default 40 ms). */
   advertMs?: number;
 }
@@ -100,7 +102,7 @@ export class FakeProxy {
 
   private advertise(): void {
     const sub = this.subscriber;
-    if (!sub || this.o.faults?.stolen) return;
+    if (!sub || this.o.faults?.stolen || this.frozen.has(sub)) return;
     const send = this.sends.get(sub);
     if (!send) return;
     const ads = this.o.bms.filter((b) => !b.out_of_range).map((b) => ({
@@ -191,7 +193,7 @@ export class FakeProxy {
 
   private pushFree(): void {
     const sub = this.subscriber && this.sends.get(this.subscriber);
-    sub?.(MSG.BluetoothConnectionsFreeResponse, encodeConnectionsFree({ free: this.free(), limit: this.slots, allocated: [...this.allocated] }));
+    sub?.(MSG.BluetoothConnectionsFreeResponse, encodeConnectionsFree({ free: this.o.reportFree ?? this.free(), limit: this.slots, allocated: [...this.allocated] }));
   }
 
   private services(minor: number): GattService[] {
@@ -209,8 +211,17 @@ export class FakeProxy {
     ];
   }
 
+  private readonly frozen = new WeakSet<Socket>();
+
+  /** Freezes every current session (no FIN, no data either way). */
+  freezeAll(): void {
+    for (const s of this.sockets) this.frozen.add(s);
+    this.subscriber = undefined;
+  }
+
   private handle(s: Socket, m: ApiMessage, send: (type: number, payload: Uint8Array) => void): void {
     const f = this.o.faults ?? {};
+    if (this.frozen.has(s)) return;
     if (f.unknownIds) send(999, Uint8Array.of(0x0a, 0x02, 0x68, 0x69));
     switch (m.type) {
       case MSG.HelloRequest: {
@@ -232,7 +243,7 @@ export class FakeProxy {
         if (!f.stolen) this.subscriber ??= s;
         return;
       case MSG.SubscribeBluetoothConnectionsFreeRequest:
-        return send(MSG.BluetoothConnectionsFreeResponse, encodeConnectionsFree({ free: this.free(), limit: this.slots, allocated: [...this.allocated] }));
+        return send(MSG.BluetoothConnectionsFreeResponse, encodeConnectionsFree({ free: this.o.reportFree ?? this.free(), limit: this.slots, allocated: [...this.allocated] }));
       case MSG.BluetoothDeviceRequest: {
         const r = decodeDeviceRequest(m.payload);
         if (!r) return;

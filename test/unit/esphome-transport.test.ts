@@ -134,6 +134,18 @@ test("no free slot: open fails within the connect timeout and says so", async ()
   });
 });
 
+test("a connect refused for lack of a slot although 81 said one was free: held back, retried, then reported", async () => {
+  await withProxy({ bms: THREE, slots: 0, reportFree: 1 }, async (p) => {
+    const t = transport([{ port: p.port }], { connectTimeoutMs: 700, slotBackoffMs: 200 });
+    try {
+      await assert.rejects(t.open({ address: D2.address }), /the proxy has no free connection slot/);
+      assert.ok(p.stats.connects >= 2 && p.stats.connects <= 5, `retried after the hold, not in a tight loop (${p.stats.connects})`);
+    } finally {
+      await t.shutdown();
+    }
+  });
+});
+
 test("polls queue while every slot is taken and proceed when one frees", async () => {
   await withProxy({ bms: THREE, slots: 1 }, async (p) => {
     const t = transport([{ port: p.port }]);
@@ -193,6 +205,22 @@ test("TCP drop mid-poll: the poll fails fast, the session comes back and the nex
       p.o.faults = {};
       await waitFor(() => t.status()[0]?.state === "ready" && p.stats.sessions >= 2, "reconnected");
       assert.ok(t.states.some(([, s]) => s === "down"), "state change logged");
+      const r = await pollThrough(t, D2.address);
+      assertScenarioValues(r.snapshot, D2);
+    } finally {
+      await t.shutdown();
+    }
+  });
+});
+
+test("a half-open TCP session (no FIN, no data) is ended by the keepalive; the bridge reconnects and polls", async () => {
+  await withProxy({ bms: THREE }, async (p) => {
+    const t = transport([{ port: p.port }], { pingMs: 150 });
+    try {
+      await t.scan(0.1);
+      p.freezeAll();
+      await waitFor(() => t.states.some(([, s, why]) => s === "down" && /no answer to a ping/.test(why)), "keepalive noticed");
+      await waitFor(() => t.status()[0]?.state === "ready", "reconnected");
       const r = await pollThrough(t, D2.address);
       assertScenarioValues(r.snapshot, D2);
     } finally {

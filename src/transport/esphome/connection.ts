@@ -268,6 +268,11 @@ export class ApiConnection {
     this.listeners.clear();
   }
 
+  /** Ends the session with `why` (a keepalive that got no answer). */
+  fail(why: string): void {
+    this.destroy(adapter(this.endpoint, why));
+  }
+
   /** DisconnectRequest, its acknowledgement (≤ ms) and the socket closed; never throws. */
   async close(ms = 1000): Promise<void> {
     if (this.closedWith) return;

@@ -66,7 +66,7 @@ async function gattStep(conn: ApiConnection, address: number, handle: number, ty
 export type ConnectFailure = { kind: "no-slot" | "cancel" | "other"; error: TransportError };
 
 /** Sends connect V3 without cache and waits for this address's 69; on timeout asks the proxy to drop it. */
-export async function connectDevice(conn: ApiConnection, address: number, addressType: number, mac: string, proxy: string, t: GattTimeouts, freeNow: number): Promise<number | ConnectFailure> {
+export async function connectDevice(conn: ApiConnection, address: number, addressType: number, mac: string, proxy: string, t: GattTimeouts): Promise<number | ConnectFailure> {
   const reply = conn.next(MSG.BluetoothDeviceConnectionResponse, forAddress(address), t.connectMs, `connect to ${mac} through ${proxy}`);
   conn.send(MSG.BluetoothDeviceRequest, encodeDeviceRequest({ address, requestType: DEVICE_REQUEST.CONNECT_V3_WITHOUT_CACHE, addressType }));
   let r;
@@ -80,8 +80,9 @@ export async function connectDevice(conn: ApiConnection, address: number, addres
   if (r?.connected) return r.mtu;
   const code = r?.error ?? 0;
   if (code === CONN_CANCEL) return { kind: "cancel", error: new TransportError(`connect to ${mac} through ${proxy}: ${connectErrorText(code)}`, "not-found") };
-  if (code === 0 && freeNow === 0) return { kind: "no-slot", error: new TransportError(`connect to ${mac} through ${proxy}: the proxy has no free connection slot`, "adapter") };
-  return { kind: "other", error: new TransportError(`connect to ${mac} through ${proxy}: ${code === 0 ? "refused by the proxy" : connectErrorText(code)}`, "not-found") };
+  // connected=false without a code comes at once when no slot is free (the address type is always sent)
+  if (code === 0) return { kind: "no-slot", error: new TransportError(`connect to ${mac} through ${proxy}: the proxy has no free connection slot`, "adapter") };
+  return { kind: "other", error: new TransportError(`connect to ${mac} through ${proxy}: ${connectErrorText(code)}`, "not-found") };
 }
 
 /** Services (70 → 71… → 72), once per connection. */

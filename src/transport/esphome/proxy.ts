@@ -26,6 +26,8 @@ export interface ProxyOptions {
   setupTimeoutMs?: number;
   /** No advertisement for this long after subscribing: the subscription was refused or stolen (default 30 s). */
   silenceMs?: number;
+  /** Keepalive: a PingRequest this often; no answer within the same time ends the session (default 20 s; a half-open TCP link is noticed). */
+  pingMs?: number;
   /** Reconnect backoff bounds (default 1 s … 30 s). */
   backoffMinMs?: number;
   backoffMaxMs?: number;
@@ -39,6 +41,8 @@ export class ProxySession {
   conn: ApiConnection | undefined;
   free = 0;
   limit = 0;
+  /** Counts 81 messages: a local booking is undone only if none came since. */
+  freeSeq = 0;
   /** No connect before this performance.now() (after no-slot / connection-cancel answers). */
   holdUntil = 0;
   readonly heard = new Map<string, Heard>();
@@ -108,7 +112,9 @@ export class ProxySession {
         this.attempts += 1;
         this.setState("ready", `session up (${conn.info?.name ?? "?"}, ESPHome ${conn.info?.esphomeVersion ?? "?"}, API ${conn.info?.apiMajor}.${conn.info?.apiMinor})`);
         this.armSilence();
+        const keepalive = this.keepalive(conn);
         const why = await lost;
+        clearInterval(keepalive);
         clearTimeout(this.silenceTimer);
         this.conn = undefined;
         this.heard.clear();
@@ -129,6 +135,27 @@ export class ProxySession {
       });
       backoff = Math.min(backoff * 2, this.o.backoffMaxMs ?? 30_000);
     }
+  }
+
+  private keepalive(conn: ApiConnection): NodeJS.Timeout {
+    const every = this.o.pingMs ?? 20_000;
+    let waiting = false;
+    return setInterval(() => {
+      if (waiting || !conn.isOpen) return;
+      waiting = true;
+      const pong = conn.next(MSG.PingResponse, () => true, every, "PingResponse");
+      try {
+        conn.send(MSG.PingRequest, new Uint8Array(0));
+      } catch {
+        // closed meanwhile
+      }
+      pong.then(
+        () => (waiting = false),
+        () => {
+          if (conn.isOpen) conn.fail(`no answer to a ping within ${Math.round(every / 1000)} s (Wi-Fi lost or the proxy hangs)`);
+        },
+      );
+    }, every);
   }
 
   /** No advertisement for silenceMs: say so once, resubscribe, and keep watching. */
@@ -171,6 +198,7 @@ export class ProxySession {
       if (!f) return;
       this.free = f.free;
       this.limit = f.limit;
+      this.freeSeq += 1;
       this.notify();
     }
   }

@@ -69,9 +69,9 @@ export class EsphomeTransport implements BleTransport {
     });
   }
 
-  /** Waits until every proxy has finished its first attempt; throws when none is up. */
+  /** Waits until a proxy is up or every proxy has finished its first attempt; throws when none is up. */
   private async anyUp(deadline: number, signal?: AbortSignal): Promise<void> {
-    while (!this.sessions.every((s) => s.settled || this.up(s)) && performance.now() < deadline && !signal?.aborted) {
+    while (!this.sessions.some((s) => this.up(s)) && !this.sessions.every((s) => s.settled) && performance.now() < deadline && !signal?.aborted) {
       await this.changed(deadline - performance.now(), signal);
     }
     if (this.sessions.some((s) => this.up(s))) return;
@@ -158,8 +158,21 @@ export class EsphomeTransport implements BleTransport {
   private async connectVia(s: ProxySession, h: Heard, signal?: AbortSignal): Promise<EsphomeLink | TransportError> {
     const conn = s.session();
     const num = macToNumber(h.address);
-    const r = await connectDevice(conn, num, h.addressType, h.address, s.label, { connectMs: this.t.connect, gattMs: this.t.gatt }, s.free);
+    // booked until the proxy's next 81 says otherwise (no double booking by a concurrent open)
+    const before = { free: s.free, seq: s.freeSeq };
+    s.free = Math.max(0, s.free - 1);
+    const unbook = (): void => {
+      if (s.freeSeq === before.seq) s.free = before.free;
+    };
+    let r: Awaited<ReturnType<typeof connectDevice>>;
+    try {
+      r = await connectDevice(conn, num, h.addressType, h.address, s.label, { connectMs: this.t.connect, gattMs: this.t.gatt });
+    } catch (e) {
+      unbook();
+      throw e;
+    }
     if (typeof r !== "number") {
+      unbook();
       if (r.kind === "other") throw r.error;
       s.holdUntil = performance.now() + this.t.slotBackoff;
       return r.error;
