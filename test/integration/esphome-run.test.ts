@@ -64,3 +64,76 @@ describe("run through ESPHome proxies", () => {
     }
   });
 });
+
+describe("short soak through a faulty proxy", () => {
+  it("a5, d2 and p81 through one proxy with rotating faults for 20 s: every published state equals the scenario", async () => {
+    const sc = parseScenario({
+      bms: [
+        { address: "C0:D6:3C:57:2B:01", protocol: "a5", cells_mV: [3301, 3302, 3303, 3304], temperatures_C: [20, 21], current_A: -3.2, soc_pct: 51.5, remaining_Ah: 40.1, cycles: 3, charge_mosfet: true, discharge_mosfet: false },
+        { address: "C0:D6:3C:57:2B:02", protocol: "d2", cells_mV: [3401, 3402, 3403], temperatures_C: [22], current_A: 12.5, soc_pct: 80, remaining_Ah: 160, cycles: 44, charge_mosfet: true, discharge_mosfet: true },
+        { address: "C0:D6:3C:57:2B:03", protocol: "p81", cells_mV: [3201, 3202], temperatures_C: [18, 19, 20], current_A: 0.7, soc_pct: 12.3, remaining_Ah: 9.9, cycles: 120, charge_mosfet: false, discharge_mosfet: true },
+      ],
+    });
+    assert.ok(sc.ok);
+    const bms = sc.scenario.bms;
+    const proxy = new FakeProxy({ bms, slots: 2 });
+    await proxy.start();
+    const cfg = join(STATE_DIR, "esphome-soak.json");
+    writeFileSync(cfg, JSON.stringify({ transport: "esphome", esphome: { proxies: [{ host: "127.0.0.1", port: proxy.port }] }, bms: bms.map((b) => ({ address: b.address })) }));
+    const w = await Watcher.connect(broker.url);
+    const h = await runBridge(["--config", cfg, "--mqtt-url", broker.url]);
+    // windows of 700 ms in a fixed rotation, faulty every other one: GATT errors, TCP drops,
+    // connection cancels, notification sizes 1..40, a stale slot count
+    let tick = 0;
+    const injected = { gatt: 0, drop: 0, cancel: 0, chunk: 0, stale: 0 };
+    const timer = setInterval(() => {
+      proxy.o.faults = {};
+      delete proxy.o.reportFree;
+      tick += 1;
+      switch (tick % 2 === 0 ? (tick / 2) % 5 : 5) {
+        case 0:
+          proxy.o.faults = { gattError: true };
+          injected.gatt += 1;
+          break;
+        case 1:
+          proxy.dropAll();
+          injected.drop += 1;
+          break;
+        case 2:
+          proxy.o.faults = { connCancel: true };
+          injected.cancel += 1;
+          break;
+        case 3:
+          proxy.o.chunk = 1 + ((tick * 7) % 40);
+          injected.chunk += 1;
+          break;
+        case 4:
+          proxy.o.reportFree = 2;
+          injected.stale += 1;
+          break;
+        default:
+          break; // a quiet window
+      }
+    }, 700);
+    try {
+      await new Promise<void>((r) => setTimeout(r, 20_000)); // the soak's duration, not a synchronisation
+      clearInterval(timer);
+      proxy.o.faults = {};
+      const states = w.messages.filter((m) => m.topic.endsWith("/state") && !m.retain);
+      for (const b of bms) {
+        const id = `daly_bms_${b.address.replaceAll(":", "").toLowerCase()}`;
+        const mine = states.filter((m) => m.topic === `daly_bms/${id}/state`).map((m) => JSON.parse(m.payload) as Snapshot);
+        const ok = mine.filter((s) => s.status === "ok");
+        assert.ok(ok.length >= 3, `${b.address}: ${ok.length} fresh states in 20 s`);
+        for (const s of ok) assertScenarioValues(s, b);
+      }
+      for (const [k, n] of Object.entries(injected)) assert.ok(n > 0, `fault ${k} injected`);
+      assert.ok(proxy.stats.sessions >= 2, "sessions were dropped and re-established");
+    } finally {
+      clearInterval(timer);
+      await h.stop();
+      await w.close();
+      await proxy.stop();
+    }
+  });
+});

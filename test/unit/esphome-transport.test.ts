@@ -173,7 +173,9 @@ test("a GATT error answer becomes a TransportError with its text, not a timeout"
       const t0 = performance.now();
       await assert.rejects(pollOnce(link, { protocol: "d2", wantVersion: false }, { requestTimeoutMs: 3000, retries: 2 }), (e: unknown) => e instanceof TransportError && /GATT error.*133/.test(e.message) && !/timed out/.test(e.message));
       assert.ok(performance.now() - t0 < 1500, "fails at the error, not at the 3 s request timeout");
+      assert.equal(p.allocated.size, 1, "the proxy still holds the device");
       await link.close();
+      assert.equal(p.allocated.size, 0, "closing the ended link still releases the proxy's slot");
     } finally {
       await t.shutdown();
     }

@@ -121,6 +121,8 @@ export class EsphomeLink implements BleLink {
   private readonly ev = new LinkEvents();
   private closing: Promise<void> | undefined;
   private readonly offs: Array<() => void> = [];
+  /** Until the proxy reports the device disconnected, the slot is held there, even after a GATT error ended the link. */
+  private proxyConnected = true;
 
   constructor(
     readonly address: string,
@@ -147,6 +149,7 @@ export class EsphomeLink implements BleLink {
       if (e?.address === this.numeric) this.end(new TransportError(`GATT error on ${this.address} handle ${e.handle}: ${gattErrorText(e.error)}`, "link-lost"));
     } else if (m.type === MSG.BluetoothDeviceConnectionResponse) {
       const c = decodeConnectionResponse(m.payload);
+      if (c?.address === this.numeric && !c.connected) this.proxyConnected = false;
       if (c?.address === this.numeric && !c.connected) this.end(linkLost(`the proxy reports ${this.address} disconnected${c.error ? `: ${connectErrorText(c.error)}` : ""}`));
     }
   }
@@ -178,9 +181,9 @@ export class EsphomeLink implements BleLink {
   /** Asks the proxy to disconnect and waits (bounded) until it reports the slot free. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      const wasOpen = this.isOpen;
       this.end(linkLost("closed by the bridge"));
-      if (!wasOpen || !this.conn.isOpen) return;
+      if (!this.proxyConnected || !this.conn.isOpen) return;
+      this.proxyConnected = false;
       const gone = this.conn.next(MSG.BluetoothDeviceConnectionResponse, (m) => {
         const c = decodeConnectionResponse(m.payload);
         return c?.address === this.numeric && !c.connected;

@@ -146,7 +146,8 @@ export class EsphomeTransport implements BleTransport {
         lastNoSlot = r;
       }
       if (performance.now() >= slotEnd || signal?.aborted) {
-        const all = this.candidates(address).map((x) => `${x.s.label} ${x.s.free}/${x.s.limit} free`);
+        const now2 = performance.now();
+        const all = this.candidates(address).map((x) => `${x.s.label} ${x.s.free}/${x.s.limit} free${x.s.holdUntil > now2 ? ", resting after a refused connect" : ""}`);
         throw lastNoSlot ?? new TransportError(`${address}: no free connection slot on any proxy that hears it (${all.join(", ") || "none"}); waited ${Math.round(this.t.connect / 1000)} s. Release links elsewhere (keepConnected), raise bluetooth_proxy connection_slots, or add a proxy near this BMS`, "adapter");
       }
       const holds = this.candidates(address).map((x) => x.s.holdUntil - now).filter((d) => d > 0);
