@@ -60,7 +60,7 @@ export class FakeProxy {
   port = 0;
   readonly allocated = new Set<number>();
   readonly cccd = new Set<number>();
-  stats = { sessions: 0, connects: 0, disconnects: 0, writes: 0, pingsAnswered: 0, helloMinor: -1, maxAllocated: 0, addressTypes: [] as number[], missingAddressType: 0 };
+  stats = { sessions: 0, disconnectAcks: 0, connects: 0, disconnects: 0, writes: 0, pingsAnswered: 0, helloMinor: -1, maxAllocated: 0, addressTypes: [] as number[], missingAddressType: 0 };
   private subscriber: Socket | undefined;
   private readonly responders = new Map<number, (w: Uint8Array) => Uint8Array[]>();
   private advertTimer: NodeJS.Timeout | undefined;
@@ -93,6 +93,11 @@ export class FakeProxy {
     clearInterval(this.advertTimer);
     this.dropAll();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  /** The device asks the client to disconnect (reboot, or another client takes over). */
+  askDisconnect(): void {
+    for (const send of this.sends.values()) send(MSG.DisconnectRequest, new Uint8Array(0));
   }
 
   /** Ask the client for a ping (the device does so after 60 s idle). */
@@ -234,6 +239,10 @@ export class FakeProxy {
         return send(MSG.DeviceInfoResponse, encodeDeviceInfoResponse({ name: this.o.name ?? "fake-proxy", macAddress: "AA:BB:CC:DD:EE:FF", esphomeVersion: "2026.11.0", legacyProxyVersion: 5, proxyFlags: this.o.flags ?? 2 | 4 | 32, bluetoothMac: "AA:BB:CC:DD:EE:FE" }));
       case MSG.PingResponse:
         this.stats.pingsAnswered += 1;
+        return;
+      case MSG.DisconnectResponse:
+        this.stats.disconnectAcks += 1;
+        s.end();
         return;
       case MSG.DisconnectRequest:
         send(MSG.DisconnectResponse, new Uint8Array(0));

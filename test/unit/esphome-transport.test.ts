@@ -231,6 +231,22 @@ test("a half-open TCP session (no FIN, no data) is ended by the keepalive; the b
   });
 });
 
+test("a DisconnectRequest from the proxy is acknowledged; the session comes back and polls work", async () => {
+  await withProxy({ bms: THREE }, async (p) => {
+    const t = transport([{ port: p.port }]);
+    try {
+      await t.scan(0.1);
+      p.askDisconnect();
+      await waitFor(() => p.stats.disconnectAcks === 1, "DisconnectResponse sent");
+      await waitFor(() => t.states.some(([, s, why]) => s === "down" && /asked to disconnect/.test(why)), "session ended");
+      await waitFor(() => t.status()[0]?.state === "ready" && p.stats.sessions >= 2, "reconnected");
+      assertScenarioValues((await pollThrough(t, D2.address)).snapshot, D2);
+    } finally {
+      await t.shutdown();
+    }
+  });
+});
+
 test("stolen or refused subscription: the proxy is reported as probably adopted by Home Assistant", async () => {
   await withProxy({ bms: THREE, faults: { stolen: true } }, async (p) => {
     const t = transport([{ port: p.port }], { silenceMs: 300, scanTimeoutMs: 500 });
