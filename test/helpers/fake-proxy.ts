@@ -249,7 +249,10 @@ export class FakeProxy {
         s.end();
         return;
       case MSG.SubscribeBluetoothLEAdvertisementsRequest:
-        if (!f.stolen) this.subscriber ??= s;
+        if (f.stolen) return;
+        this.subscriber ??= s;
+        // firmware with flag 64 answers a granted subscription with the scanner state (running, active)
+        if ((this.o.flags ?? 0) & 64) send(MSG.BluetoothScannerStateResponse, Uint8Array.of(0x08, 0x02, 0x10, 0x01, 0x18, 0x01));
         return;
       case MSG.SubscribeBluetoothConnectionsFreeRequest:
         return send(MSG.BluetoothConnectionsFreeResponse, encodeConnectionsFree({ free: this.o.reportFree ?? this.free(), limit: this.slots, allocated: [...this.allocated] }));

@@ -260,6 +260,26 @@ test("stolen or refused subscription: the proxy is reported as probably adopted 
   });
 });
 
+test("firmware with the scanner-state feature: an unconfirmed subscription is reported at once, a confirmed one is not", async () => {
+  for (const stolen of [true, false]) {
+    await withProxy({ bms: THREE, flags: 2 | 4 | 32 | 64, faults: { stolen } }, async (p) => {
+      const t = transport([{ port: p.port }], { silenceMs: 60_000, scannerStateMs: 200 });
+      try {
+        if (stolen) {
+          await waitFor(() => t.status()[0]?.state === "silent", "silent");
+          assert.ok(t.states.some(([, s, why]) => s === "silent" && /did not confirm.*adopted by Home Assistant/.test(why)));
+        } else {
+          assertScenarioValues((await pollThrough(t, D2.address)).snapshot, D2);
+          await new Promise<void>((r) => setTimeout(r, 300)); // past scannerStateMs: nothing may be reported
+          assert.ok(!t.states.some(([, s]) => s === "silent"));
+        }
+      } finally {
+        await t.shutdown();
+      }
+    });
+  }
+});
+
 test("session errors name their cause in one line: wrong key, encryption mismatch both ways, no active connections", async () => {
   const cases: Array<{ proxy: FakeProxyOptions; key: string; re: RegExp }> = [
     { proxy: { bms: THREE, key: KEY }, key: randomBytes(32).toString("base64"), re: /wrong encryption key/ },

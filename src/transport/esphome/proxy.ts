@@ -6,7 +6,7 @@
 import { TransportError } from "../errors.js";
 import { ApiConnection, endpointLabel, type ProxyEndpoint } from "./connection.js";
 import type { ApiMessage } from "./frame.js";
-import { decodeConnectionsFree, decodeRawAdvertisements, encodeSubscribeAdvertisements, MSG, numberToMac, SUBSCRIBE_RAW } from "./messages.js";
+import { decodeConnectionsFree, decodeRawAdvertisements, encodeSubscribeAdvertisements, FEATURE, MSG, numberToMac, SUBSCRIBE_RAW } from "./messages.js";
 import { looksDaly, parseAdData } from "./adverts.js";
 
 export type ProxyState = "connecting" | "ready" | "silent" | "down" | "stopped";
@@ -26,6 +26,8 @@ export interface ProxyOptions {
   setupTimeoutMs?: number;
   /** No advertisement for this long after subscribing: the subscription was refused or stolen (default 30 s). */
   silenceMs?: number;
+  /** Firmware with the scanner-state feature (flag 64) answers a subscription with 126 at once; none within this time = refused (default 5 s). */
+  scannerStateMs?: number;
   /** Keepalive: a PingRequest this often; no answer within the same time ends the session (default 20 s; a half-open TCP link is noticed). */
   pingMs?: number;
   /** Reconnect backoff bounds (default 1 s … 30 s). */
@@ -112,6 +114,7 @@ export class ProxySession {
         this.attempts += 1;
         this.setState("ready", `session up (${conn.info?.name ?? "?"}, ESPHome ${conn.info?.esphomeVersion ?? "?"}, API ${conn.info?.apiMajor}.${conn.info?.apiMinor})`);
         this.armSilence();
+        if (((conn.info?.flags ?? 0) & FEATURE.STATE_AND_MODE) !== 0) this.expectScannerState(conn);
         const keepalive = this.keepalive(conn);
         const why = await lost;
         clearInterval(keepalive);
@@ -135,6 +138,17 @@ export class ProxySession {
       });
       backoff = Math.min(backoff * 2, this.o.backoffMaxMs ?? 30_000);
     }
+  }
+
+  /** bleak-esphome's check (esphome-proxy.md §3): a subscription that is not answered with 126 was not granted. */
+  private expectScannerState(conn: ApiConnection): void {
+    const ms = this.o.scannerStateMs ?? 5_000;
+    conn.next(MSG.BluetoothScannerStateResponse, () => true, ms, "BluetoothScannerStateResponse").then(
+      () => undefined,
+      () => {
+        if (conn.isOpen && this.conn === conn) this.setState("silent", `the proxy did not confirm the advertisement subscription within ${Math.round(ms / 1000)} s: it is probably adopted by Home Assistant (it serves one API client); disable its ESPHome entry in HA or use a dedicated proxy`);
+      },
+    );
   }
 
   private keepalive(conn: ApiConnection): NodeJS.Timeout {
