@@ -48,7 +48,6 @@ export const DEVICE_REQUEST = { DISCONNECT: 1, CONNECT_V3_WITH_CACHE: 4, CONNECT
 export const SUBSCRIBE_RAW = 1;
 
 const w = (): ProtoWriter => new ProtoWriter();
-const EMPTY = new Uint8Array(0);
 
 // ---- session --------------------------------------------------------------------------------
 export interface Hello { clientInfo: string; major: number; minor: number }
@@ -208,8 +207,6 @@ export function decodeGattError(b: Uint8Array): GattError | undefined {
   const f = fields(b);
   return f && { address: f.uint(1), handle: f.uint(2), error: f.int32(3) };
 }
-
-export { EMPTY };
 
 /** "AA:BB:CC:DD:EE:FF" ↔ the uint64 the API carries (MAC as a big-endian integer). */
 export function macToNumber(mac: string): number {
