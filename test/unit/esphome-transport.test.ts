@@ -350,6 +350,10 @@ test("a BMS pinned to a proxy is polled only through it", async () => {
     await pollThrough(t, D2.address);
     assert.equal(a.stats.connects, 0);
     assert.equal(b.stats.connects, 1);
+    await b.stop();
+    await waitFor(() => t.status()[1]?.state === "down", "b down");
+    await assert.rejects(t.open({ address: D2.address }), /ESPHome proxy b \(127\.0\.0\.1:\d+\) is not connected/);
+    assert.equal(a.stats.connects, 0, "a pinned BMS never goes through another proxy");
   } finally {
     await t.shutdown();
     await a.stop();

@@ -129,7 +129,10 @@ export class EsphomeTransport implements BleTransport {
     while (this.candidates(address).length === 0) {
       if (performance.now() >= scanEnd || signal?.aborted) {
         const pin = this.o.pins?.get(address);
-        if (pin && !this.sessions.some((s) => s.endpoint.name === pin || s.endpoint.host === pin)) throw new TransportError(`bms ${address}: no proxy named "${pin}" in esphome.proxies`, "adapter");
+        const pinned = pin ? this.sessions.filter((s) => s.endpoint.name === pin || s.endpoint.host === pin) : [];
+        if (pin && pinned.length === 0) throw new TransportError(`bms ${address}: no proxy named "${pin}" in esphome.proxies`, "adapter");
+        const down = pinned.find((s) => !this.up(s));
+        if (down && !pinned.some((s) => this.up(s))) down.session(); // throws: the pinned proxy is not connected, and why
         throw notFound(address, this.t.scan / 1000);
       }
       await this.changed(scanEnd - performance.now(), signal);
