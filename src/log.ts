@@ -33,6 +33,8 @@ const SECRET_PATHS = [
   "*.authorization",
   "headers.authorization",
   "*.headers.authorization",
+  "encryptionKey",
+  "*.encryptionKey",
 ];
 /** Fields holding URLs: only their credentials are masked (mqtt://user:***@host). */
 const URL_PATHS = ["url", "*.url", "mqtt.url", "*.mqtt.url"];

@@ -19,6 +19,7 @@ export const ADDON_OPTION_MAP: Readonly<Record<string, string>> = {
   discovery_prefix: "mqtt.discoveryPrefix",
   log_level: "log.level",
   bridge_id: "bridgeId",
+  esphome_proxies: "esphome.proxies",
 };
 
 export type OptionsResult = { ok: true; config: Record<string, unknown>; unknown: string[] } | { ok: false; message: string };
@@ -35,7 +36,7 @@ export function optionsToConfig(options: unknown): OptionsResult {
       continue;
     }
     if (v === null || v === "") continue;
-    setPath(out, key, k === "bms" ? normaliseBms(v) : v);
+    setPath(out, key, k === "bms" ? normaliseBms(v) : k === "esphome_proxies" ? normaliseProxies(v) : v);
   }
   return { ok: true, config: out, unknown };
 }
@@ -50,6 +51,20 @@ function normaliseBms(v: unknown): unknown {
       if (x === null || x === "") continue;
       const key = k === "invert_current" ? "invertCurrent" : k === "poll_interval" ? "pollInterval" : k;
       e[key] = x;
+    }
+    return e;
+  });
+}
+
+/** `esphome_proxies` items: `encryption_key` is the add-on's spelling of encryptionKey. */
+function normaliseProxies(v: unknown): unknown {
+  if (!Array.isArray(v)) return v;
+  return v.map((p: unknown) => {
+    if (typeof p !== "object" || p === null) return p;
+    const e: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(p)) {
+      if (x === null || (x === "" && k !== "encryption_key")) continue;
+      e[k === "encryption_key" ? "encryptionKey" : k] = x;
     }
     return e;
   });

@@ -84,7 +84,18 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
   const log = createLogger({ level: config.log.level, format: config.log.format });
   if (addon) log.info({ broker: addon.broker, ...(addon.unknownOptions.length ? { ignoredOptions: addon.unknownOptions } : {}) }, "running as a Home Assistant add-on");
   // an add-on must never fill Home Assistant with demo batteries: there, no BMS is an error
-  const radio = await transportFor(config, { simulateWhenNoBms: !addon });
+  // proxy states: logged at once, and kept for the metrics (which start later)
+  const proxyStates = new Map<string, string>();
+  let recordProxy: ((proxy: string, state: string) => void) | undefined;
+  const radio = await transportFor(config, {
+    simulateWhenNoBms: !addon,
+    onProxyState: (proxy, state, why) => {
+      proxyStates.set(proxy, state);
+      recordProxy?.(proxy, state);
+      if (state === "down" || state === "silent") log.warn({ proxy, state, why }, "ESPHome proxy state changed");
+      else log.info({ proxy, state, why }, "ESPHome proxy state changed");
+    },
+  });
   if ("ok" in radio) return { exitCode: radio.exitCode, message: radio.message };
   // the demo shows live data: every 5 s unless a poll interval was set on purpose
   const demo = radio.simulated !== undefined && c.sources.keys.pollInterval === "default";
@@ -129,6 +140,12 @@ export async function startRun(argv: readonly string[], env: NodeJS.ProcessEnv, 
       // before start(), so the first poll is counted
       const { startBridgeMetrics } = await import("../metrics/index.js"); // prom-client only when asked for
       metrics = await startBridgeMetrics(bridge.supervisors, { port: config.metrics.port });
+      const m = metrics.metrics;
+      recordProxy = (proxy, state) => {
+        m.proxyUp.set({ proxy }, state === "ready" ? 1 : 0);
+        m.proxyStateChanges.inc({ proxy, state });
+      };
+      for (const [proxy, state] of proxyStates) m.proxyUp.set({ proxy }, state === "ready" ? 1 : 0);
     } catch (e) {
       for (const c of radio.sim?.controllers.values() ?? []) c.stop();
       await radio.transport.shutdown().catch(() => undefined);

@@ -14,7 +14,7 @@ export async function scanCommand(argv: readonly string[], env: NodeJS.ProcessEn
     const found = await radio.transport.scan(seconds);
     const lines = found
       .sort((a, b) => (b.rssi ?? -999) - (a.rssi ?? -999))
-      .map((a) => JSON.stringify({ name: a.name ?? null, address: a.address, rssi: a.rssi ?? null, services: a.serviceUuids }));
+      .map((a) => JSON.stringify({ name: a.name ?? null, address: a.address, rssi: a.rssi ?? null, services: a.serviceUuids, ...(a.via ? { proxy: a.via } : {}) }));
     return { exitCode: 0, stdout: lines.join("\n") + (lines.length ? "\n" : ""), stderr: `${found.length} Daly BMS found${radio.simulated ? ` (simulated: ${radio.simulated})` : ""}\n` };
   } catch (e) {
     return { exitCode: 1, stderr: `scan: ${e instanceof Error ? e.message : String(e)}\n` };

@@ -35,7 +35,13 @@ export interface Radio {
   simulated?: string;
 }
 
-export async function transportFor(config: Config, opts: { simulateWhenNoBms: boolean }): Promise<Radio | Fail> {
+export interface TransportChoice {
+  simulateWhenNoBms: boolean;
+  /** transport esphome: told on every proxy state change (run logs them). */
+  onProxyState?: (proxy: string, state: string, why: string) => void;
+}
+
+export async function transportFor(config: Config, opts: TransportChoice): Promise<Radio | Fail> {
   const ms = (s: number): number => Math.round(s * 1000);
   const timing = {
     scanTimeoutMs: ms(config.ble.scanTimeout),
@@ -78,6 +84,28 @@ export async function transportFor(config: Config, opts: { simulateWhenNoBms: bo
     const { BluezTransport } = await import("../transport/bluez/transport.js");
     if (several) return { transport: new PerAdapterTransport("bluez", defaultAdapter, (adapter) => new BluezTransport({ ...timing, adapter })) };
     return { transport: new BluezTransport({ ...timing, adapter: defaultAdapter }) };
+  }
+  if (config.transport === "esphome") {
+    const proxies = config.esphome.proxies;
+    if (proxies.length === 0) return { ok: false, exitCode: 2, message: 'esphome.proxies: expected at least one proxy {host, port?, encryptionKey?, name?} with transport "esphome"' };
+    const pins = new Map<string, string>();
+    for (const [i, b] of config.bms.entries()) {
+      if (!b.proxy) continue;
+      if (!proxies.some((p) => p.name === b.proxy || p.host === b.proxy)) return { ok: false, exitCode: 2, message: `bms[${i}].proxy: expected the name or host of a proxy in esphome.proxies, got "${b.proxy}"` };
+      pins.set(b.address, b.proxy);
+    }
+    // the native API client is loaded only when used
+    const { EsphomeTransport } = await import("../transport/esphome/transport.js");
+    return {
+      transport: new EsphomeTransport({
+        proxies: proxies.map((p) => ({ host: p.host, port: p.port, encryptionKey: p.encryptionKey, ...(p.name ? { name: p.name } : {}) })),
+        pins,
+        scanTimeoutMs: timing.scanTimeoutMs,
+        connectTimeoutMs: timing.connectTimeoutMs,
+        gattTimeoutMs: timing.gattTimeoutMs,
+        ...(opts.onProxyState ? { onState: opts.onProxyState } : {}),
+      }),
+    };
   }
   if (config.transport === "serial") {
     if (!config.serial.path) return { ok: false, exitCode: 2, message: 'serial.path: expected the serial device of the adapter (e.g. /dev/serial/by-id/usb-…) with transport "serial"' };

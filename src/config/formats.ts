@@ -23,6 +23,19 @@ export interface BmsConfig {
   readonly board?: number;
   /** The adapter that reaches it: `hciN` or the adapter's address (upper case); absent = ble.hciDeviceId. */
   readonly adapter?: string;
+  /** transport "esphome": the proxy (name or host) this BMS must use. */
+  readonly proxy?: string;
+}
+
+/** One ESPHome Bluetooth proxy (transport "esphome"). */
+export interface ProxyConfig {
+  readonly host: string;
+  /** Native API port (ESPHome default 6053). */
+  readonly port: number;
+  /** Base64 API encryption key (api: encryption: key:); "" = plaintext API. */
+  readonly encryptionKey: string;
+  /** Expected device name; also what bms[].proxy may refer to. */
+  readonly name?: string;
 }
 
 /** `hci1`, or an adapter's Bluetooth address. */
@@ -113,13 +126,13 @@ export function normaliseMac(s: string): string | undefined {
   return (t.replace(/[:-]/g, "").toUpperCase().match(/../g) ?? []).join(":");
 }
 
-const BMS_KEYS = ["address", "name", "protocol", "invertCurrent", "pollInterval", "board", "adapter"] as const;
+const BMS_KEYS = ["address", "name", "protocol", "invertCurrent", "pollInterval", "board", "adapter", "proxy"] as const;
 const BMS_LIST_EXPECTED =
-  "a list of BMS entries {address, name?, protocol?, invertCurrent?, pollInterval?, board?, adapter?} (JSON array) or comma-separated MAC addresses";
+  "a list of BMS entries {address, name?, protocol?, invertCurrent?, pollInterval?, board?, adapter?, proxy?} (JSON array) or comma-separated MAC addresses";
 
 function parseBmsItem(item: unknown, at: string): BmsConfig {
   if (typeof item !== "string" && !isRecord(item)) {
-    throw new ConfigValueError("a MAC address or an object {address, name?, protocol?, invertCurrent?, pollInterval?, board?, adapter?}", item, at);
+    throw new ConfigValueError("a MAC address or an object {address, name?, protocol?, invertCurrent?, pollInterval?, board?, adapter?, proxy?}", item, at);
   }
   const raw: Record<string, unknown> = typeof item === "string" ? { address: item } : item;
   for (const k of Object.keys(raw)) {
@@ -142,6 +155,10 @@ function parseBmsItem(item: unknown, at: string): BmsConfig {
   if (raw.invertCurrent !== undefined) {
     if (typeof raw.invertCurrent !== "boolean") throw new ConfigValueError("true or false", raw.invertCurrent, `${at}.invertCurrent`);
     out.invertCurrent = raw.invertCurrent;
+  }
+  if (raw.proxy !== undefined) {
+    if (typeof raw.proxy !== "string" || raw.proxy.trim() === "") throw new ConfigValueError("a proxy name or host from esphome.proxies", raw.proxy, `${at}.proxy`);
+    out.proxy = raw.proxy.trim();
   }
   if (raw.pollInterval !== undefined) {
     try {
@@ -190,6 +207,58 @@ function coerceBmsList(s: string): unknown {
     }
   }
   return t === "" ? [] : t.split(",").map((x) => x.trim());
+}
+
+const PROXY_KEYS = ["host", "port", "encryptionKey", "name"] as const;
+const PROXY_LIST_EXPECTED = "a list of proxies {host, port? (default 6053), encryptionKey? (base64, empty = plaintext), name?} (JSON array)";
+
+/** A 32-byte key in base64, as ESPHome prints it; the value itself is never echoed in errors. */
+function checkApiKey(v: unknown, at: string): string {
+  if (v === undefined || v === "") return "";
+  const ok = typeof v === "string" && /^[A-Za-z0-9+/]{43}=$/.test(v.trim()) && Buffer.from(v.trim(), "base64").length === 32;
+  if (!ok) {
+    const what = typeof v === "string" ? `a value of ${v.length} characters` : show(v);
+    throw new ConfigValueError("the base64 API key of the proxy (44 characters, from api: encryption: key:) or \"\" for plaintext", what, at, `expected the base64 API key of the proxy (44 characters, from api: encryption: key:) or "" for plaintext, got ${what}`);
+  }
+  return v.trim();
+}
+
+function parseProxyItem(item: unknown, at: string): ProxyConfig {
+  if (!isRecord(item)) throw new ConfigValueError("an object {host, port?, encryptionKey?, name?}", item === undefined ? item : "(not an object)", at);
+  for (const k of Object.keys(item)) {
+    if (!(PROXY_KEYS as readonly string[]).includes(k)) throw new ConfigValueError(PROXY_KEYS.join(", "), k, `${at}.${k}`, `unknown key (expected one of: ${PROXY_KEYS.join(", ")})`);
+  }
+  const host = item.host;
+  if (typeof host !== "string" || !/^[A-Za-z0-9._:\[\]-]+$/.test(host.trim())) throw new ConfigValueError("a host name or IP address", host, `${at}.host`);
+  const port = item.port ?? 6053;
+  if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigValueError("a TCP port 1…65535", port, `${at}.port`);
+  const out: { -readonly [K in keyof ProxyConfig]: ProxyConfig[K] } = { host: host.trim(), port, encryptionKey: checkApiKey(item.encryptionKey, `${at}.encryptionKey`) };
+  if (item.name !== undefined) {
+    if (typeof item.name !== "string" || item.name.trim() === "") throw new ConfigValueError("a non-empty string", item.name, `${at}.name`);
+    out.name = item.name.trim();
+  }
+  return out;
+}
+
+/** Validates and normalises `esphome.proxies`; throws ConfigValueError naming the item. */
+export function parseProxyList(v: unknown): ProxyConfig[] {
+  if (!Array.isArray(v)) throw new ConfigValueError(PROXY_LIST_EXPECTED, v);
+  const list = v.map((item: unknown, i) => parseProxyItem(item, `[${i}]`));
+  list.forEach((p, i) => {
+    const first = list.findIndex((o) => o.host === p.host && o.port === p.port);
+    if (first !== i) throw new ConfigValueError(`each host:port once (also in [${first}])`, `${p.host}:${p.port}`, `[${i}].host`);
+  });
+  return list;
+}
+
+function coerceJsonList(s: string): unknown {
+  const t = s.trim();
+  if (t === "") return [];
+  try {
+    return JSON.parse(t) as unknown;
+  } catch {
+    return s;
+  }
 }
 
 const MQTT_PROTOCOLS = ["mqtt:", "mqtts:", "ws:", "wss:"];
@@ -246,6 +315,7 @@ export const FORMATS: Readonly<Record<string, NamedFormat>> = {
     coerce: coerceBoolean,
   },
   "daly-bms-list": { validate: (v) => void parseBmsList(v), coerce: coerceBmsList },
+  "daly-proxy-list": { validate: (v) => void parseProxyList(v), coerce: coerceJsonList },
   "mqtt-url": { validate: checkMqttUrl },
   "mqtt-topic": { validate: checkTopic },
   "bridge-id": { validate: checkBridgeId },

@@ -6,7 +6,7 @@
  */
 import { accessSync, constants } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { ConfigValueError, FORMATS, checkOneOf, normaliseMac, parseBmsList, show } from "./formats.js";
+import { ConfigValueError, FORMATS, checkOneOf, normaliseMac, parseBmsList, parseProxyList, show } from "./formats.js";
 import { readConfigFile } from "./files.js";
 import { parseFlags, type FlagSpec } from "./flags.js";
 import { EXTRA_FLAGS, newConvict, schemaLeaves, type Config, type ConfigKey, type LeafSpec } from "./schema.js";
@@ -191,6 +191,7 @@ function load(opts: LoadOptions): LoadResult {
   const config: Config = {
     ...final,
     bms: parseBmsList(final.bms),
+    esphome: { proxies: parseProxyList(final.esphome.proxies) },
     mqtt: { ...final.mqtt, clientId: final.mqtt.clientId || `daly-bms-bridge-${randomBytes(4).toString("hex")}` },
   };
   const keys = Object.fromEntries(LEAVES.map(({ path }) => [path, origin.get(path)?.source ?? "default"])) as Record<ConfigKey, ConfigSource>;

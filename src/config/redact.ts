@@ -25,5 +25,7 @@ export function redactedConfig(config: Readonly<Config>): Config {
       if (p[last] !== "" && p[last] !== undefined) p[last] = REDACTED;
     }
   }
-  return { ...copy, mqtt: { ...copy.mqtt, url: redactUrl(copy.mqtt.url) } };
+  // API keys live inside the proxy list (one leaf): hide each non-empty one, keep hosts visible
+  const proxies = copy.esphome.proxies.map((p) => (p.encryptionKey ? { ...p, encryptionKey: REDACTED } : p));
+  return { ...copy, mqtt: { ...copy.mqtt, url: redactUrl(copy.mqtt.url) }, esphome: { ...copy.esphome, proxies } };
 }

@@ -9,11 +9,11 @@
  * `satisfies convict.Schema<Config>` (keys and default types) and a unit test comparing key trees.
  */
 import convict from "convict";
-import { BMS_PROTOCOLS, FORMATS, type BmsConfig, type BmsProtocolSetting, type LeafBounds } from "./formats.js";
+import { BMS_PROTOCOLS, FORMATS, type BmsConfig, type BmsProtocolSetting, type LeafBounds, type ProxyConfig } from "./formats.js";
 
-export { BMS_PROTOCOLS, type BmsConfig, type BmsProtocolSetting };
+export { BMS_PROTOCOLS, type BmsConfig, type BmsProtocolSetting, type ProxyConfig };
 
-export const TRANSPORTS = ["noble", "bluez", "simulator", "serial"] as const;
+export const TRANSPORTS = ["noble", "bluez", "simulator", "serial", "esphome"] as const;
 export type Transport = (typeof TRANSPORTS)[number];
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -52,6 +52,7 @@ export interface Config {
   readonly metrics: { readonly port: number };
   readonly maxCurrent: number;
   readonly serial: { readonly path: string; readonly baudRate: number };
+  readonly esphome: { readonly proxies: readonly ProxyConfig[] };
 }
 
 /** Dotted path of every leaf (`bms` is one leaf: the whole list). */
@@ -79,7 +80,7 @@ export const schema = {
   },
   bms: {
     doc:
-      "The batteries to poll: a list of {address, name?, protocol? (auto|a5|d2|p81, default auto), invertCurrent? (default false), pollInterval? (seconds), board? (serial: RS485 board number 1–16, legacy A5 or 0x81), adapter? (hci1, or the adapter's Bluetooth address, e.g. 00:1A:7D:DA:71:13: BlueZ looks it up, noble asks each adapter for its address with the read-only HCI command Read BD_ADDR; default ble.adapter, else ble.hciDeviceId)}. " +
+      "The batteries to poll: a list of {address, name?, protocol? (auto|a5|d2|p81, default auto), invertCurrent? (default false), pollInterval? (seconds), board? (serial: RS485 board number 1–16, legacy A5 or 0x81), adapter? (hci1, or the adapter's Bluetooth address, e.g. 00:1A:7D:DA:71:13: BlueZ looks it up, noble asks each adapter for its address with the read-only HCI command Read BD_ADDR; default ble.adapter, else ble.hciDeviceId), proxy? (transport esphome: name or host of the proxy to use)}. " +
       "Env/flag: a JSON array, or comma-separated MAC addresses (a listed address keeps its settings from lower layers). " +
       "Empty with a simulation scenario: every BMS of the scenario.",
     format: "daly-bms-list",
@@ -88,7 +89,7 @@ export const schema = {
     arg: "address",
   },
   transport: {
-    doc: 'How to reach the BMS: "noble" (Bluetooth through the HCI socket; best on a dedicated adapter), "bluez" (Bluetooth through BlueZ over D-Bus; shares the adapter with the host and Home Assistant), "serial" (wired UART/RS485 adapter at serial.path) or "simulator". --simulate, --sim-scenario and a simulation.scenario set without an explicit transport select "simulator".',
+    doc: 'How to reach the BMS: "noble" (Bluetooth through the HCI socket; best on a dedicated adapter), "bluez" (Bluetooth through BlueZ over D-Bus; shares the adapter with the host and Home Assistant), "serial" (wired UART/RS485 adapter at serial.path), "esphome" (through ESPHome Bluetooth proxies listed in esphome.proxies) or "simulator". --simulate, --sim-scenario and a simulation.scenario set without an explicit transport select "simulator".',
     format: [...TRANSPORTS],
     default: "noble" as Transport,
     env: "DALY_TRANSPORT",
@@ -145,6 +146,17 @@ export const schema = {
   serial: {
     path: str('Serial device of a wired UART/RS485 adapter (transport "serial"), e.g. /dev/ttyUSB0.', "DALY_SERIAL_PATH", { arg: "serial-path" }),
     baudRate: { doc: "Serial speed (Daly UART/RS485: 9600).", format: "daly-int", min: 1200, default: 9600, env: "DALY_SERIAL_BAUD" },
+  },
+  esphome: {
+    proxies: {
+      doc:
+        'ESPHome Bluetooth proxies (transport "esphome"): a list of {host, port? (default 6053), encryptionKey? (base64 api: encryption: key:, empty = plaintext API), name? (expected device name)}. ' +
+        "Env/flag: a JSON array. Each proxy must be dedicated to the bridge, not adopted by Home Assistant (it serves one API client). Keys are hidden in logs.",
+      format: "daly-proxy-list",
+      default: [] as ProxyConfig[],
+      env: "DALY_ESPHOME_PROXIES",
+      arg: "esphome-proxies",
+    },
   },
 } satisfies convict.Schema<Config>;
 

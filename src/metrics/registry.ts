@@ -75,6 +75,9 @@ export interface DalyMetrics {
   readonly requests: Counter<BmsLabel>;
   readonly retries: Counter<BmsLabel>;
   readonly rejectedFrames: Counter<BmsLabel>;
+  /** transport esphome: 1 while the proxy's API session is up with advertisements arriving. */
+  readonly proxyUp: Gauge<"proxy">;
+  readonly proxyStateChanges: Counter<"proxy" | "state">;
   /** Removers of the snapshot-derived series currently exposed, per bms_id (see record.ts). */
   readonly live: Map<string, Array<() => void>>;
 }
@@ -111,6 +114,8 @@ export function createMetrics(opts: MetricsOptions = {}): DalyMetrics {
     requests: counter("daly_bms_requests_total", "Requests sent in successful polls."),
     retries: counter("daly_bms_request_retries_total", "Request retries in successful polls."),
     rejectedFrames: counter("daly_bms_rejected_frames_total", "Frames dropped (bad checksum or unexpected) in successful polls."),
+    proxyUp: new Gauge<"proxy">({ name: "daly_esphome_proxy_up", help: "ESPHome proxy: 1 while its API session is up and advertisements arrive, else 0.", labelNames: ["proxy"], registers }),
+    proxyStateChanges: new Counter<"proxy" | "state">({ name: "daly_esphome_proxy_state_changes_total", help: "ESPHome proxy state changes by new state (connecting|ready|silent|down|stopped).", labelNames: ["proxy", "state"], registers }),
     live: new Map(),
   };
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });

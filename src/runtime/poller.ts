@@ -65,6 +65,8 @@ class Receiver {
   private readonly offData: () => void;
   private readonly offClose: () => void;
   private closed = false;
+  /** Why the link closed, when it said (e.g. a GATT error from a proxy): kept in the poll's error. */
+  closeReason: Error | undefined;
 
   constructor(
     private readonly link: BleLink,
@@ -74,8 +76,9 @@ class Receiver {
       // no request outstanding: a late reply to an earlier one (or a fragment of it), see above
       if (this.asm) this.feed(this.asm.push(chunk));
     });
-    this.offClose = link.onClose(() => {
+    this.offClose = link.onClose((reason) => {
       this.closed = true;
+      this.closeReason = reason;
       this.wake?.("closed");
     });
     signal?.addEventListener("abort", this.onAbort);
@@ -181,7 +184,7 @@ async function runStep(rx: Receiver, step: Step, col: Collector, opts: PollOptio
       got.set(frameKey(f), f);
       return got.size >= needed;
     }, p81Board);
-    if (wake === "closed") throw linkLost(`during ${step.label}`);
+    if (wake === "closed") throw lostDuring(rx, step.label);
     if (wake === "aborted") throw new TransportError("poll aborted", "timeout");
     if (wake === "frame-done" || got.size >= needed) {
       col.add(requestFrame(step)); // Modbus replies take their register block from the request
@@ -190,6 +193,13 @@ async function runStep(rx: Receiver, step: Step, col: Collector, opts: PollOptio
     }
   }
   return false;
+}
+
+/** link lost during a step, with the link's own reason when it gave one that says more. */
+function lostDuring(rx: Receiver, what: string): TransportError {
+  const r = rx.closeReason;
+  const detail = r && !/^link lost: (closed by the bridge|already closed)$/.test(r.message) && r.message !== "link lost" ? `: ${r.message.replace(/^link lost: /, "")}` : "";
+  return linkLost(`during ${what}${detail}`);
 }
 
 function byFrameNo(a: RawFrame, b: RawFrame): number {
@@ -212,7 +222,7 @@ async function probe(rx: Receiver, opts: PollOptions): Promise<DeviceProfile> {
       seen.push(f);
       return classifyProbe(c, seen) === "answer";
     });
-    if (wake === "closed") throw linkLost("during protocol probe");
+    if (wake === "closed") throw lostDuring(rx, "protocol probe");
     if (wake === "aborted") throw new TransportError("poll aborted", "timeout");
     if (classifyProbe(c, seen) === "answer") return c.profile;
   }

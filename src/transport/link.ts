@@ -7,6 +7,8 @@ export interface Advert {
   name?: string;
   rssi?: number;
   serviceUuids: string[];
+  /** The relay that heard it (ESPHome proxy label), when not the local adapter. */
+  via?: string;
 }
 
 export interface LinkTarget {

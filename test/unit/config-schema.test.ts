@@ -31,6 +31,7 @@ const SAMPLE: Config = {
   metrics: { port: 0 },
   maxCurrent: 1000,
   serial: { path: "", baudRate: 9600 },
+  esphome: { proxies: [{ host: "192.168.1.50", port: 6053, encryptionKey: "px7tsbK3C7bpXHr2OevEV2ZMg/FrNBw2+O2pNPbedtA=", name: "garage" }] },
 };
 
 function leafPaths(o: object, prefix = ""): string[] {
