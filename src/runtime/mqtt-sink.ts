@@ -1,17 +1,23 @@
 /**
  * The Home Assistant side: discovery (retained, published when a BMS's entity set is known or
  * changes, obsolete configs cleared), state per poll, availability per BMS and for the bridge,
- * and a full re-publish when HA comes back (`homeassistant/status` = online) or the broker does.
+ * and a resync when HA comes back (`homeassistant/status` = online) or the broker does.
  *
  * What was published is remembered in the broker itself, in the retained registry topic
  * `<base>/bridge/registry` ({bms_id: [entity keys]}), so entities of a BMS removed from the config,
  * or of cells that no longer exist, are cleared even across restarts.
+ *
+ * One invariant: the discovery configs the broker retains for a BMS are exactly the ones the
+ * bridge announced for it (`BmsState.configs`). Every change of `configs` is made in the same
+ * synchronous step that hands its messages to the MQTT client, and the client keeps that order on
+ * the wire, so no later message (a resync's, another poll's) can carry an older view. A resync
+ * reads what the broker retains and sends only the difference.
  */
 import type { Logger } from "pino";
 import type { Snapshot } from "../bms/snapshot.js";
-import { buildDiscovery, clearMessages, type DiscoveryContext, discoveryKeys, type DiscoveryMessage, PAYLOAD_OFFLINE, PAYLOAD_ONLINE, staleConfigs } from "../ha/discovery.js";
+import { buildDiscovery, clearMessages, type DiscoveryContext, discoveryKeys, PAYLOAD_OFFLINE, PAYLOAD_ONLINE, staleConfigs } from "../ha/discovery.js";
 import { bmsAvailabilityTopic, bmsIdFromMac, bmsStateTopic, bridgeAvailabilityTopic, type TopicOptions } from "../ha/topics.js";
-import type { Publisher } from "../mqtt/publisher.js";
+import type { MqttLink } from "../mqtt/publisher.js";
 import type { Sink } from "./sink.js";
 import type { BmsTarget } from "./supervisor.js";
 
@@ -19,7 +25,7 @@ export interface MqttSinkOptions {
   topics: Required<TopicOptions>;
   retainState: boolean;
   bridgeVersion: string;
-  /** Random delay before re-publishing after an HA birth message, [min, max] ms. */
+  /** Random delay before the resync after an HA birth message or a reconnect, [min, max] ms. */
   republishDelayMs: [number, number];
 }
 
@@ -30,8 +36,11 @@ interface BmsState {
   publishedThisRun?: boolean;
   /** Published keys missing from the latest snapshots: how many in a row. */
   absent: Map<string, number>;
-  /** The discovery configs published in this run, by key: what a re-publish sends. */
-  configs: Map<string, DiscoveryMessage>;
+  /**
+   * The discovery configs announced in this run, by key, as sent (topic and payload string): what
+   * the broker must retain for this BMS, no more and no less.
+   */
+  configs: Map<string, { topic: string; payload: string }>;
   last?: Snapshot;
   online: boolean;
 }
@@ -48,6 +57,17 @@ const ABSENT_BEFORE_CLEAR = 10;
 
 type Registry = Record<string, string[]>;
 
+export interface ResyncResult {
+  reason: string;
+  /** Announced configs the broker did not hold (or held with another payload). */
+  configsResent: number;
+  /** Configs of ours the broker held though they are not announced: cleared. */
+  configsCleared: number;
+  registryResent: boolean;
+  /** Messages published by the resync in all. */
+  messages: number;
+}
+
 export class MqttSink implements Sink {
   private readonly bms = new Map<string, BmsState>();
   private registry: Registry = {};
@@ -55,11 +75,11 @@ export class MqttSink implements Sink {
   private started = false;
   /** True once the first connect's setup (registry read, offline availability) is done. */
   private ready = false;
-  /** Resolves when the last scheduled re-publish completed (tests and the soak wait on it). */
+  /** Resolves when the last scheduled resync completed (tests and the soak wait on it). */
   lastRepublish: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly pub: Publisher,
+    private readonly pub: MqttLink,
     targets: readonly BmsTarget[],
     private readonly opts: MqttSinkOptions,
     private readonly log: Logger,
@@ -109,8 +129,11 @@ export class MqttSink implements Sink {
         await this.pub.publish(bmsAvailabilityTopic(id, t), PAYLOAD_OFFLINE, { retain: true });
       }
       this.ready = true;
-      // polls that finished while the broker was not there yet are published now
-      if ([...this.bms.values()].some((b) => b.last || b.online)) await this.republishAll("first connect");
+      // polls that finished while the broker was not there yet are published now, like any poll
+      for (const b of this.bms.values()) {
+        if (b.last) await this.snapshot(b.target, b.last);
+        if (b.online) await this.availability(b.target, true);
+      }
     } else {
       this.scheduleRepublish("broker reconnected");
     }
@@ -119,22 +142,23 @@ export class MqttSink implements Sink {
   /** BMS in the registry but no longer configured: clear their configs, availability and state. */
   private async forgetRemoved(): Promise<void> {
     const t = this.opts.topics;
-    let changed = false;
+    const sends: Array<Promise<void>> = [];
     for (const [id, keys] of Object.entries(this.registry)) {
       if (this.bms.has(id)) continue;
       const mac = id.slice("daly_bms_".length).match(/../g)?.join(":") ?? "";
-      for (const m of clearMessages({ mac, topics: t }, keys)) await this.pub.publish(m.topic, "", { retain: true });
-      await this.pub.publish(bmsAvailabilityTopic(id, t), "", { retain: true });
-      await this.pub.publish(bmsStateTopic(id, t), "", { retain: true });
+      for (const m of clearMessages({ mac, topics: t }, keys)) sends.push(this.pub.publish(m.topic, "", { retain: true }));
+      sends.push(this.pub.publish(bmsAvailabilityTopic(id, t), "", { retain: true }));
+      sends.push(this.pub.publish(bmsStateTopic(id, t), "", { retain: true }));
       delete this.registry[id];
-      changed = true;
       this.log.info({ bms: id, entities: keys.length }, "removed entities of a BMS no longer configured");
     }
-    if (changed) await this.saveRegistry();
+    if (sends.length > 0) sends.push(this.saveRegistry());
+    await Promise.all(sends);
   }
 
-  private async saveRegistry(): Promise<void> {
-    await this.pub.publish(this.registryTopic, JSON.stringify(this.registry), { retain: true });
+  /** Hands the registry as it is now to the client (call in the step that changed it). */
+  private saveRegistry(): Promise<void> {
+    return this.pub.publish(this.registryTopic, JSON.stringify(this.registry), { retain: true });
   }
 
   private ctx(target: BmsTarget): DiscoveryContext {
@@ -149,6 +173,8 @@ export class MqttSink implements Sink {
     if (!b) return;
     b.last = s;
     if (!this.ready) return; // published by the first connect's setup
+    // the bridge does not await its sink: polls of one BMS may overlap here while the broker is
+    // away (each waits for its PUBACKs); every decision below reads state no await can leave stale
     const keys = discoveryKeys(s);
     const present = new Set(keys);
     for (const k of present) b.absent.delete(k);
@@ -157,10 +183,12 @@ export class MqttSink implements Sink {
     const clear = b.publishedThisRun ? vanished.filter((k) => (b.absent.get(k) ?? 0) >= ABSENT_BEFORE_CLEAR) : vanished;
     const kept = vanished.filter((k) => !clear.includes(k));
     const added = keys.some((k) => !(b.published ?? []).includes(k));
-    if (!b.publishedThisRun || added || clear.length > 0) await this.publishDiscovery(b, s, [...keys, ...kept]);
+    const sends: Array<Promise<void>> = [];
+    if (!b.publishedThisRun || added || clear.length > 0) sends.push(this.announce(b, s, [...keys, ...kept]));
     // QoS 1 like every other message: with states at QoS 0 the soak saw an older state (queued
     // while the broker was away) arrive after a newer one once the connection came back
-    await this.pub.publish(bmsStateTopic(id, this.opts.topics), JSON.stringify(s), { retain: this.opts.retainState });
+    sends.push(this.pub.publish(bmsStateTopic(id, this.opts.topics), JSON.stringify(s), { retain: this.opts.retainState }));
+    await Promise.all(sends);
   }
 
   async partial(target: BmsTarget, p: Snapshot): Promise<void> {
@@ -170,22 +198,34 @@ export class MqttSink implements Sink {
     await this.pub.publish(bmsStateTopic(bmsIdFromMac(target.address), this.opts.topics), JSON.stringify(p), { retain: this.opts.retainState });
   }
 
-  private async publishDiscovery(b: BmsState, s: Snapshot, keys: string[]): Promise<void> {
+  /**
+   * Announces `keys` for a BMS: configs of the snapshot's entities, clears of the stale ones, the
+   * registry. Synchronous up to the returned promise: the announced set changes in the same step
+   * that hands its messages to the client. (Before, the set changed only after the clears were
+   * acknowledged: a resync running meanwhile re-sent a config just cleared, which the broker then
+   * kept while the bridge had forgotten it; the next HA birth did not bring it back — issue 17.)
+   */
+  private async announce(b: BmsState, s: Snapshot, keys: string[]): Promise<void> {
     const id = bmsIdFromMac(b.target.address);
     const msgs = buildDiscovery(this.ctx(b.target), s);
-    for (const m of msgs) b.configs.set(m.key, m);
-    await Promise.all(msgs.map((m) => this.pub.publish(m.topic, JSON.stringify(m.payload), { retain: true })));
     const stale = staleConfigs(b.published ?? [], keys);
-    for (const m of clearMessages(this.ctx(b.target), stale)) await this.pub.publish(m.topic, "", { retain: true });
-    if (stale.length > 0) this.log.info({ bms: id, cleared: stale }, "cleared obsolete entities");
+    const sends: Array<Promise<void>> = [];
+    for (const m of msgs) {
+      const c = { topic: m.topic, payload: JSON.stringify(m.payload) };
+      b.configs.set(m.key, c);
+      sends.push(this.pub.publish(c.topic, c.payload, { retain: true }));
+    }
+    for (const m of clearMessages(this.ctx(b.target), stale)) sends.push(this.pub.publish(m.topic, "", { retain: true }));
     for (const k of stale) {
       b.absent.delete(k);
       b.configs.delete(k);
     }
+    if (stale.length > 0) this.log.info({ bms: id, cleared: stale }, "cleared obsolete entities");
     b.published = keys;
     b.publishedThisRun = true;
     this.registry[id] = keys;
-    await this.saveRegistry();
+    sends.push(this.saveRegistry());
+    await Promise.all(sends);
   }
 
   async availability(target: BmsTarget, online: boolean): Promise<void> {
@@ -203,27 +243,69 @@ export class MqttSink implements Sink {
     this.lastRepublish = new Promise<void>((resolve) => {
       this.republishTimer = setTimeout(() => {
         this.republishTimer = undefined;
-        this.republishAll(why).then(resolve, (e: unknown) => {
-          this.log.warn({ err: String(e) }, "re-publish failed");
-          resolve();
-        });
+        this.resync(why).then(
+          () => resolve(),
+          (e: unknown) => {
+            this.log.warn({ err: String(e) }, "re-publish failed");
+            resolve();
+          },
+        );
       }, delay);
     });
   }
 
-  /** Discovery, availability and the last state of every BMS, as HA needs after its restart. */
-  async republishAll(why: string): Promise<void> {
+  /**
+   * After an HA birth or a broker reconnect: availability and the last state of every BMS (what
+   * HA lost: it may have missed them while down), and discovery only where the broker's retained
+   * configs differ from the announced ones — missing (a broker that restarted without
+   * persistence), different, or retained though not announced (cleared). HA reads retained
+   * discovery itself when it starts; re-sending ~50 unchanged configs per BMS would only make it
+   * re-process them. Returns what it sent.
+   */
+  async resync(why: string): Promise<ResyncResult> {
     const t = this.opts.topics;
-    await this.pub.publish(bridgeAvailabilityTopic(t), PAYLOAD_ONLINE, { retain: true });
-    for (const [id, b] of this.bms) {
-      // every config announced in this run, also those whose field missed the last poll
-      const msgs = b.configs.size > 0 ? [...b.configs.values()] : b.last ? buildDiscovery(this.ctx(b.target), b.last) : [];
-      await Promise.all(msgs.map((m) => this.pub.publish(m.topic, JSON.stringify(m.payload), { retain: true })));
-      await this.pub.publish(bmsAvailabilityTopic(id, t), b.online ? PAYLOAD_ONLINE : PAYLOAD_OFFLINE, { retain: true });
-      if (b.last) await this.pub.publish(bmsStateTopic(id, t), JSON.stringify(b.last), { retain: this.opts.retainState });
+    const announced = [...this.bms.entries()].filter(([, b]) => b.publishedThisRun);
+    const filters = [this.registryTopic, ...announced.map(([id]) => `${t.discoveryPrefix}/+/${id}/+/config`)];
+    const retained = await this.pub.readRetained(filters, `${t.baseTopic}/bridge/sync`);
+    // from here to the sends, synchronous: the comparison and the fix see the same announced set
+    const out: ResyncResult = { reason: why, configsResent: 0, configsCleared: 0, registryResent: false, messages: 0 };
+    const sends: Array<Promise<void>> = [];
+    const send = (topic: string, payload: string, retain: boolean): void => {
+      out.messages += 1;
+      sends.push(this.pub.publish(topic, payload, { retain }));
+    };
+    send(bridgeAvailabilityTopic(t), PAYLOAD_ONLINE, true);
+    for (const [id, b] of announced) {
+      const ours = new Set<string>();
+      for (const c of b.configs.values()) {
+        ours.add(c.topic);
+        if (retained.get(c.topic) === c.payload) continue;
+        send(c.topic, c.payload, true);
+        out.configsResent += 1;
+      }
+      for (const [topic, payload] of retained) {
+        if (payload === "" || ours.has(topic) || topic.split("/")[2] !== id) continue;
+        send(topic, "", true);
+        out.configsCleared += 1;
+      }
     }
-    this.log.info({ reason: why, bms: this.bms.size }, "re-published discovery, availability and states");
+    const registry = JSON.stringify(this.registry);
+    if (Object.keys(this.registry).length > 0 && retained.get(this.registryTopic) !== registry) {
+      send(this.registryTopic, registry, true);
+      out.registryResent = true;
+    }
+    for (const [id, b] of this.bms) {
+      send(bmsAvailabilityTopic(id, t), b.online ? PAYLOAD_ONLINE : PAYLOAD_OFFLINE, true);
+      if (b.last) send(bmsStateTopic(id, t), JSON.stringify(b.last), this.opts.retainState);
+    }
+    await Promise.all(sends);
+    this.lastResync = out;
+    this.log.info({ ...out, bms: this.bms.size }, "re-published availability and states; discovery where the broker's differed");
+    return out;
   }
+
+  /** What the last resync sent (tests and the bench read it). */
+  lastResync: ResyncResult | undefined;
 
   mqttState(): "connected" | "disconnected" {
     return this.pub.connected ? "connected" : "disconnected";
