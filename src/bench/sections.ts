@@ -3,7 +3,7 @@ import { CPU_CATEGORY_LABEL } from "./profile.js";
 import type { CapacityRun } from "./capacity-run.js";
 import type { MessageFigures, ProfileFigures, ResourceFigures } from "./resources.js";
 import type { StartupResult } from "./startup.js";
-import { TOPIC_KINDS } from "./messages.js";
+import { type BirthFigures, TOPIC_KINDS } from "./messages.js";
 
 export interface CapacityCycle {
   variant: string;
@@ -96,6 +96,17 @@ export function messageLines(m: MessageFigures): string[] {
     `  at start: discovery ${m.discovery.messages} messages (${f2(m.discovery.perBms)} per BMS, ${(m.discovery.bytes / 1024).toFixed(1)} KiB); all start-up messages: ${start}`,
     `  steady state (${w.measureS} s): ${w.messages} messages for ${w.polls} polls = ${f2(w.perPoll)} per poll (${kinds});`,
     `    per BMS per poll ${f2(w.perBmsPerPoll.min)}–${f2(w.perBmsPerPoll.max)}; state payload ${w.stateBytesAvg} bytes on average`,
+  ];
+}
+
+export function birthLines(b: BirthFigures): string[] {
+  const kinds = Object.entries(b.birth.byKind).map(([k, c]) => `${k} ${c}`).join(", ");
+  return [
+    `MQTT messages per Home Assistant birth (the real MqttSink, ${b.bms} BMS with ${b.announcedConfigs} discovery configs announced, private Mosquitto):`,
+    `  birth, broker holding every config: ${b.birth.messages} messages published (${kinds}); the bridge reads ${b.birth.retainedRead} retained messages to compare`,
+    `    (re-sending every config, as before, was ${b.announcedConfigs + 2 * b.bms + 1} messages)`,
+    `  birth after one config was deleted on the broker: ${b.birthOneLost.messages} messages (${b.birthOneLost.discovery} discovery)`,
+    `  reconnect to a broker restarted without persistence: ${b.brokerLost.messages} messages (${b.brokerLost.discovery} discovery)`,
   ];
 }
 
