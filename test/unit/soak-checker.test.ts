@@ -142,6 +142,34 @@ describe("soak checker core", () => {
     core.onMessage(`daly_bms/${ID}/state`, JSON.stringify(stateAt(b, T0 + 1200)), T0 + 4300);
     assert.ok(core.wrongValues > 1);
   });
+  it("after a restart, reads the retained configs until they equal the announced ones; a lasting difference is an error", () => {
+    const b = drifting();
+    const core = new CheckerCore([b], timing, noFaults, T0);
+    const registry = JSON.stringify({ [ID]: ["soc", "balancing_cells"] });
+    const soc = `homeassistant/sensor/${ID}/soc/config`;
+    const bc = `homeassistant/sensor/${ID}/balancing_cells/config`;
+    core.startRecovery("HA restart", T0 + 1000);
+    core.startRecovery("broker restart", T0 + 40_000, true);
+    assert.equal(core.retainedCheckDue(T0 + 2000), undefined, "not before its recovery or 2 s");
+    const ha = core.retainedCheckDue(T0 + 3100);
+    assert.equal(ha?.kind, "HA restart");
+    if (!ha) return;
+    core.retainedRead(ha, { configTopics: [soc], registry }, T0 + 3200); // a transient difference
+    assert.equal(core.retainedCheckDue(T0 + 4000), undefined, "read again only 2 s later");
+    assert.equal(core.retainedCheckDue(T0 + 5300), ha);
+    core.retainedRead(ha, { configTopics: [soc, bc], registry }, T0 + 5300);
+    assert.equal(ha.matchedMs, 4300);
+    const br = core.retainedCheckDue(T0 + 43_000);
+    assert.equal(br?.kind, "broker restart");
+    if (!br) return;
+    core.retainedRead(br, { configTopics: [soc], registry }, T0 + 43_000);
+    core.retainedRead(br, { configTopics: [soc], registry }, T0 + 54_000);
+    assert.equal(core.availabilityErrors.length, 0, "within 15 s: read again");
+    core.retainedRead(br, { configTopics: [soc], registry }, T0 + 56_000);
+    assert.equal(br.failed, true);
+    assert.deepEqual(core.availabilityErrors.map((p) => p.rule), ["retained-configs"]);
+    assert.match(core.availabilityErrors[0]?.detail ?? "", /announced but not retained balancing_cells/);
+  });
   it('reports status "sleeping" without a cause and a stale online BMS', () => {
     const b = drifting();
     const core = new CheckerCore([b], timing, noFaults, T0);
