@@ -3,11 +3,6 @@
  * changes, obsolete configs cleared), state per poll, availability per BMS and for the bridge,
  * and a resync when HA comes back (`homeassistant/status` = online) or the broker does.
  *
-/**
- * The Home Assistant side: discovery (retained, published when a BMS's entity set is known or
- * changes, obsolete configs cleared), state per poll, availability per BMS and for the bridge,
- * and a resync when HA comes back (`homeassistant/status` = online) or the broker does.
- *
  * What was published is remembered in the broker itself, in this bridge's retained registry topic
  * `<base>/bridge/<bridge_id>/registry` ({bms_id: [entity keys]}), so entities of a BMS removed from
  * the config, or of cells that no longer exist, are cleared even across restarts.
@@ -419,8 +414,9 @@ export class MqttSink implements Sink {
   }
 
   /**
-   * After an HA birth or a broker reconnect: availability and the last state of every BMS (what
-   * HA lost: it may have missed them while down), and discovery only where the broker's retained
+   * After an HA birth or a broker reconnect: this bridge's availability and info, availability and
+   * the last state of every BMS (what HA lost: it may have missed them while down), this bridge's
+   * registry if the broker lost or changed it, and discovery only where the broker's retained
    * configs differ from the announced ones — missing (a broker that restarted without
    * persistence), different, or retained though not announced (cleared). HA reads retained
    * discovery itself when it starts; re-sending ~50 unchanged configs per BMS would only make it
