@@ -31,7 +31,7 @@ export interface PublisherEvents {
   message: [topic: string, payload: string, retained: boolean];
 }
 
-export class Publisher extends EventEmitter<PublisherEvents> {
+export class Publisher extends EventEmitter<PublisherEvents> implements MqttLink {
   private client: MqttClient | undefined;
   private everConnected = false;
 
@@ -82,15 +82,20 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   }
 
   /**
-   * Reads the retained messages under `filter` (e.g. our own registry topic): subscribes, then
-   * round-trips a nonce message; every retained message was delivered before the nonce comes back.
+   * Reads the retained messages under `filter` (one filter or several, e.g. our own registry topic
+   * and our discovery configs): subscribes, then round-trips a nonce message; every retained
+   * message was delivered before the nonce comes back. A message we publish ourselves meanwhile
+   * arrives live and replaces the retained copy, so the map is the broker's state at the nonce.
+   * Empty payloads (deleted retained messages) are kept as "".
    */
-  async readRetained(filter: string, syncTopicBase: string, timeoutMs = 5000): Promise<Map<string, string>> {
+  async readRetained(filter: string | readonly string[], syncTopicBase: string, timeoutMs = 5000): Promise<Map<string, string>> {
     const c = this.client;
     if (!c) throw new Error("MQTT client not started");
     const got = new Map<string, string>();
     const nonceTopic = `${syncTopicBase}/${randomBytes(6).toString("hex")}`;
-    const matches = topicMatcher(filter);
+    const filters = typeof filter === "string" ? [filter] : [...filter];
+    const matchers = filters.map(topicMatcher);
+    const matches = (topic: string): boolean => matchers.some((m) => m(topic));
     return await new Promise<Map<string, string>>((resolve) => {
       const onMsg = (topic: string, payload: string): void => {
         if (topic === nonceTopic) return finish();
@@ -99,13 +104,13 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       const finish = (): void => {
         clearTimeout(timer);
         this.removeListener("message", onMsg);
-        void c.unsubscribeAsync([nonceTopic, filter]).catch(() => undefined);
+        void c.unsubscribeAsync([nonceTopic, ...filters]).catch(() => undefined);
         resolve(got);
       };
       const timer = setTimeout(finish, timeoutMs);
       this.on("message", onMsg);
       void (async () => {
-        await c.subscribeAsync([filter, nonceTopic], { qos: 1 });
+        await c.subscribeAsync([...filters, nonceTopic], { qos: 1 });
         await c.publishAsync(nonceTopic, "sync", { qos: 1, retain: false });
       })().catch(finish);
     });
@@ -147,6 +152,17 @@ export function clientOptions(s: BrokerSettings): IClientOptions {
     opts.rejectUnauthorized = s.tls.rejectUnauthorized ?? true;
   }
   return opts;
+}
+
+/** What the MQTT sink needs of a publisher (tests drive the sink with an in-memory one). */
+export interface MqttLink {
+  readonly connected: boolean;
+  start(): void;
+  publish(topic: string, payload: string, opts: { retain: boolean; qos?: 0 | 1 }): Promise<void>;
+  subscribe(topics: string[]): Promise<void>;
+  readRetained(filter: string | readonly string[], syncTopicBase: string, timeoutMs?: number): Promise<Map<string, string>>;
+  close(final?: Array<{ topic: string; payload: string }>, timeoutMs?: number): Promise<void>;
+  on<K extends keyof PublisherEvents>(event: K, listener: (...args: PublisherEvents[K]) => void): unknown;
 }
 
 export function assertTopic(topic: string): void {

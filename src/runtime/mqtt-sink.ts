@@ -1,7 +1,7 @@
 /**
  * The Home Assistant side: discovery (retained, published when a BMS's entity set is known or
  * changes, obsolete configs cleared), state per poll, availability per BMS and for the bridge,
- * and a full re-publish when HA comes back (`homeassistant/status` = online) or the broker does.
+ * and a resync when HA comes back (`homeassistant/status` = online) or the broker does.
  *
  * What was published is remembered in the broker itself, in this bridge's retained registry topic
  * `<base>/bridge/<bridge_id>/registry` ({bms_id: [entity keys]}), so entities of a BMS removed from
@@ -11,10 +11,16 @@
  * last will), registry and info topic (`{version, instance, bms: [bms_id]}`, retained). The sink
  * watches every bridge's info and availability: a BMS that another live bridge also polls is
  * logged loudly, and is never cleared as "no longer configured" while that bridge claims it.
+ *
+ * One invariant: the discovery configs the broker retains for a BMS are exactly the ones the
+ * bridge announced for it (`BmsState.configs`). Every change of `configs` (and of the registry)
+ * is made in the same synchronous step that hands its messages to the MQTT client, and the client
+ * keeps that order on the wire, so no later message (a resync's, another poll's) can carry an
+ * older view. A resync reads what the broker retains and sends only the difference.
  */
 import type { Logger } from "pino";
 import type { Snapshot } from "../bms/snapshot.js";
-import { buildDiscovery, clearMessages, type DiscoveryContext, discoveryKeys, type DiscoveryMessage, PAYLOAD_OFFLINE, PAYLOAD_ONLINE, staleConfigs } from "../ha/discovery.js";
+import { buildDiscovery, clearMessages, type DiscoveryContext, discoveryKeys, PAYLOAD_OFFLINE, PAYLOAD_ONLINE, staleConfigs } from "../ha/discovery.js";
 import { randomBytes } from "node:crypto";
 import {
   bmsAvailabilityTopic,
@@ -29,7 +35,7 @@ import {
   legacyRegistryTopic,
   type TopicOptions,
 } from "../ha/topics.js";
-import type { Publisher } from "../mqtt/publisher.js";
+import type { MqttLink } from "../mqtt/publisher.js";
 import type { Sink } from "./sink.js";
 import type { BmsTarget } from "./supervisor.js";
 
@@ -39,7 +45,7 @@ export interface MqttSinkOptions {
   bridgeId: string;
   retainState: boolean;
   bridgeVersion: string;
-  /** Random delay before re-publishing after an HA birth message, [min, max] ms. */
+  /** Random delay before the resync after an HA birth message or a reconnect, [min, max] ms. */
   republishDelayMs: [number, number];
 }
 
@@ -50,8 +56,11 @@ interface BmsState {
   publishedThisRun?: boolean;
   /** Published keys missing from the latest snapshots: how many in a row. */
   absent: Map<string, number>;
-  /** The discovery configs published in this run, by key: what a re-publish sends. */
-  configs: Map<string, DiscoveryMessage>;
+  /**
+   * The discovery configs announced in this run, by key, as sent (topic and payload string): what
+   * the broker must retain for this BMS, no more and no less.
+   */
+  configs: Map<string, { topic: string; payload: string }>;
   last?: Snapshot;
   online: boolean;
 }
@@ -74,6 +83,17 @@ interface PeerBridge {
   online: boolean;
 }
 
+export interface ResyncResult {
+  reason: string;
+  /** Announced configs the broker did not hold (or held with another payload). */
+  configsResent: number;
+  /** Configs of ours the broker held though they are not announced: cleared. */
+  configsCleared: number;
+  registryResent: boolean;
+  /** Messages published by the resync in all. */
+  messages: number;
+}
+
 export class MqttSink implements Sink {
   private readonly bms = new Map<string, BmsState>();
   private registry: Registry = {};
@@ -81,7 +101,7 @@ export class MqttSink implements Sink {
   private started = false;
   /** True once the first connect's setup (registry read, offline availability) is done. */
   private ready = false;
-  /** Resolves when the last scheduled re-publish completed (tests and the soak wait on it). */
+  /** Resolves when the last scheduled resync completed (tests and the soak wait on it). */
   lastRepublish: Promise<void> = Promise.resolve();
   /** Random per run: tells this bridge's info message from another's under the same id. */
   readonly instance = randomBytes(6).toString("hex");
@@ -92,7 +112,7 @@ export class MqttSink implements Sink {
   private stopping = false;
 
   constructor(
-    private readonly pub: Publisher,
+    private readonly pub: MqttLink,
     targets: readonly BmsTarget[],
     private readonly opts: MqttSinkOptions,
     private readonly log: Logger,
@@ -152,8 +172,11 @@ export class MqttSink implements Sink {
       }
       await this.publishInfo();
       this.ready = true;
-      // polls that finished while the broker was not there yet are published now
-      if ([...this.bms.values()].some((b) => b.last || b.online)) await this.republishAll("first connect");
+      // polls that finished while the broker was not there yet are published now, like any poll
+      for (const b of this.bms.values()) {
+        if (b.last) await this.snapshot(b.target, b.last);
+        if (b.online) await this.availability(b.target, true);
+      }
     } else {
       this.scheduleRepublish("broker reconnected");
     }
@@ -185,15 +208,23 @@ export class MqttSink implements Sink {
       took++;
     }
     if (took === 0) return;
-    await this.pub.publish(this.registryTopic, JSON.stringify(mine), { retain: true });
-    await this.pub.publish(legacyReg, Object.keys(legacy).length > 0 ? JSON.stringify(legacy) : "", { retain: true });
     retained.set(this.registryTopic, JSON.stringify(mine));
     this.log.info({ bms: took }, "took over this bridge's entries of the shared registry of earlier versions");
+    await Promise.all([
+      this.pub.publish(this.registryTopic, JSON.stringify(mine), { retain: true }),
+      this.pub.publish(legacyReg, Object.keys(legacy).length > 0 ? JSON.stringify(legacy) : "", { retain: true }),
+    ]);
+  }
+
+  /** This bridge's retained info message: version, run instance, the BMS it polls. */
+  private infoMessage(): { topic: string; payload: string } {
+    const info = { version: this.opts.bridgeVersion, instance: this.instance, bms: [...this.bms.keys()] };
+    return { topic: bridgeInfoTopic(this.opts.bridgeId, this.opts.topics), payload: JSON.stringify(info) };
   }
 
   private async publishInfo(): Promise<void> {
-    const info = { version: this.opts.bridgeVersion, instance: this.instance, bms: [...this.bms.keys()] };
-    await this.pub.publish(bridgeInfoTopic(this.opts.bridgeId, this.opts.topics), JSON.stringify(info), { retain: true });
+    const info = this.infoMessage();
+    await this.pub.publish(info.topic, info.payload, { retain: true });
   }
 
   /** Info, availability and ping topics of the bridges on the broker (ours and the others'). */
@@ -259,31 +290,34 @@ export class MqttSink implements Sink {
   /** BMS in the registry but no longer configured: clear their configs, availability and state. */
   private async forgetRemoved(): Promise<void> {
     const t = this.opts.topics;
+    const sends: Array<Promise<void>> = [];
     let changed = false;
-    const registry = this.registry;
-    for (const [id, keys] of Object.entries(registry)) {
+    for (const [id, keys] of Object.entries(this.registry)) {
       if (this.bms.has(id)) continue;
       const others = this.otherClaims(id);
       if (others.length > 0) {
         // moved to another bridge: its entities are that bridge's now
-        delete registry[id];
+        delete this.registry[id];
         changed = true;
         this.log.info({ bms: id, bridges: others }, "BMS no longer configured here is polled by another bridge: its entities stay");
         continue;
       }
       const mac = id.slice("daly_bms_".length).match(/../g)?.join(":") ?? "";
-      for (const m of clearMessages({ mac, topics: t }, keys)) await this.pub.publish(m.topic, "", { retain: true });
-      await this.pub.publish(bmsAvailabilityTopic(id, t), "", { retain: true });
-      await this.pub.publish(bmsStateTopic(id, t), "", { retain: true });
-      delete registry[id];
+      for (const m of clearMessages({ mac, topics: t }, keys)) sends.push(this.pub.publish(m.topic, "", { retain: true }));
+      sends.push(this.pub.publish(bmsAvailabilityTopic(id, t), "", { retain: true }));
+      sends.push(this.pub.publish(bmsStateTopic(id, t), "", { retain: true }));
+      delete this.registry[id];
       changed = true;
       this.log.info({ bms: id, entities: keys.length }, "removed entities of a BMS no longer configured");
     }
-    if (changed) await this.saveRegistry();
+    // the clears and the registry without them go to the client in the step that changed it
+    if (changed) sends.push(this.saveRegistry());
+    await Promise.all(sends);
   }
 
-  private async saveRegistry(): Promise<void> {
-    await this.pub.publish(this.registryTopic, JSON.stringify(this.registry), { retain: true });
+  /** Hands the registry as it is now to the client (call in the step that changed it). */
+  private saveRegistry(): Promise<void> {
+    return this.pub.publish(this.registryTopic, JSON.stringify(this.registry), { retain: true });
   }
 
   private ctx(target: BmsTarget): DiscoveryContext {
@@ -298,6 +332,8 @@ export class MqttSink implements Sink {
     if (!b) return;
     b.last = s;
     if (!this.ready) return; // published by the first connect's setup
+    // the bridge does not await its sink: polls of one BMS may overlap here while the broker is
+    // away (each waits for its PUBACKs); every decision below reads state no await can leave stale
     const keys = discoveryKeys(s);
     const present = new Set(keys);
     for (const k of present) b.absent.delete(k);
@@ -306,10 +342,12 @@ export class MqttSink implements Sink {
     const clear = b.publishedThisRun ? vanished.filter((k) => (b.absent.get(k) ?? 0) >= ABSENT_BEFORE_CLEAR) : vanished;
     const kept = vanished.filter((k) => !clear.includes(k));
     const added = keys.some((k) => !(b.published ?? []).includes(k));
-    if (!b.publishedThisRun || added || clear.length > 0) await this.publishDiscovery(b, s, [...keys, ...kept]);
+    const sends: Array<Promise<void>> = [];
+    if (!b.publishedThisRun || added || clear.length > 0) sends.push(this.announce(b, s, [...keys, ...kept]));
     // QoS 1 like every other message: with states at QoS 0 the soak saw an older state (queued
     // while the broker was away) arrive after a newer one once the connection came back
-    await this.pub.publish(bmsStateTopic(id, this.opts.topics), JSON.stringify(s), { retain: this.opts.retainState });
+    sends.push(this.pub.publish(bmsStateTopic(id, this.opts.topics), JSON.stringify(s), { retain: this.opts.retainState }));
+    await Promise.all(sends);
   }
 
   async partial(target: BmsTarget, p: Snapshot): Promise<void> {
@@ -319,22 +357,34 @@ export class MqttSink implements Sink {
     await this.pub.publish(bmsStateTopic(bmsIdFromMac(target.address), this.opts.topics), JSON.stringify(p), { retain: this.opts.retainState });
   }
 
-  private async publishDiscovery(b: BmsState, s: Snapshot, keys: string[]): Promise<void> {
+  /**
+   * Announces `keys` for a BMS: configs of the snapshot's entities, clears of the stale ones, the
+   * registry. Synchronous up to the returned promise: the announced set changes in the same step
+   * that hands its messages to the client. (Before, the set changed only after the clears were
+   * acknowledged: a resync running meanwhile re-sent a config just cleared, which the broker then
+   * kept while the bridge had forgotten it; the next HA birth did not bring it back — issue 17.)
+   */
+  private async announce(b: BmsState, s: Snapshot, keys: string[]): Promise<void> {
     const id = bmsIdFromMac(b.target.address);
     const msgs = buildDiscovery(this.ctx(b.target), s);
-    for (const m of msgs) b.configs.set(m.key, m);
-    await Promise.all(msgs.map((m) => this.pub.publish(m.topic, JSON.stringify(m.payload), { retain: true })));
     const stale = staleConfigs(b.published ?? [], keys);
-    for (const m of clearMessages(this.ctx(b.target), stale)) await this.pub.publish(m.topic, "", { retain: true });
-    if (stale.length > 0) this.log.info({ bms: id, cleared: stale }, "cleared obsolete entities");
+    const sends: Array<Promise<void>> = [];
+    for (const m of msgs) {
+      const c = { topic: m.topic, payload: JSON.stringify(m.payload) };
+      b.configs.set(m.key, c);
+      sends.push(this.pub.publish(c.topic, c.payload, { retain: true }));
+    }
+    for (const m of clearMessages(this.ctx(b.target), stale)) sends.push(this.pub.publish(m.topic, "", { retain: true }));
     for (const k of stale) {
       b.absent.delete(k);
       b.configs.delete(k);
     }
+    if (stale.length > 0) this.log.info({ bms: id, cleared: stale }, "cleared obsolete entities");
     b.published = keys;
     b.publishedThisRun = true;
     this.registry[id] = keys;
-    await this.saveRegistry();
+    sends.push(this.saveRegistry());
+    await Promise.all(sends);
   }
 
   async availability(target: BmsTarget, online: boolean): Promise<void> {
@@ -352,28 +402,76 @@ export class MqttSink implements Sink {
     this.lastRepublish = new Promise<void>((resolve) => {
       this.republishTimer = setTimeout(() => {
         this.republishTimer = undefined;
-        this.republishAll(why).then(resolve, (e: unknown) => {
-          this.log.warn({ err: String(e) }, "re-publish failed");
-          resolve();
-        });
+        this.resync(why).then(
+          () => resolve(),
+          (e: unknown) => {
+            this.log.warn({ err: String(e) }, "re-publish failed");
+            resolve();
+          },
+        );
       }, delay);
     });
   }
 
-  /** Discovery, availability and the last state of every BMS, as HA needs after its restart. */
-  async republishAll(why: string): Promise<void> {
+  /**
+   * After an HA birth or a broker reconnect: this bridge's availability and info, availability and
+   * the last state of every BMS (what HA lost: it may have missed them while down), this bridge's
+   * registry if the broker lost or changed it, and discovery only where the broker's retained
+   * configs differ from the announced ones — missing (a broker that restarted without
+   * persistence), different, or retained though not announced (cleared). HA reads retained
+   * discovery itself when it starts; re-sending ~50 unchanged configs per BMS would only make it
+   * re-process them. Returns what it sent.
+   */
+  async resync(why: string): Promise<ResyncResult> {
     const t = this.opts.topics;
-    await this.pub.publish(this.availabilityTopic, PAYLOAD_ONLINE, { retain: true });
-    await this.publishInfo();
-    for (const [id, b] of this.bms) {
-      // every config announced in this run, also those whose field missed the last poll
-      const msgs = b.configs.size > 0 ? [...b.configs.values()] : b.last ? buildDiscovery(this.ctx(b.target), b.last) : [];
-      await Promise.all(msgs.map((m) => this.pub.publish(m.topic, JSON.stringify(m.payload), { retain: true })));
-      await this.pub.publish(bmsAvailabilityTopic(id, t), b.online ? PAYLOAD_ONLINE : PAYLOAD_OFFLINE, { retain: true });
-      if (b.last) await this.pub.publish(bmsStateTopic(id, t), JSON.stringify(b.last), { retain: this.opts.retainState });
+    const announced = [...this.bms.entries()].filter(([, b]) => b.publishedThisRun);
+    const filters = [this.registryTopic, ...announced.map(([id]) => `${t.discoveryPrefix}/+/${id}/+/config`)];
+    const retained = await this.pub.readRetained(filters, `${t.baseTopic}/bridge/sync`);
+    // from here to the sends, synchronous: the comparison and the fix see the same announced set
+    const out: ResyncResult = { reason: why, configsResent: 0, configsCleared: 0, registryResent: false, messages: 0 };
+    const sends: Array<Promise<void>> = [];
+    const send = (topic: string, payload: string, retain: boolean): void => {
+      out.messages += 1;
+      sends.push(this.pub.publish(topic, payload, { retain }));
+    };
+    send(this.availabilityTopic, PAYLOAD_ONLINE, true);
+    // a broker that lost its retained messages lost our info too: peers would not see our BMS
+    const info = this.infoMessage();
+    send(info.topic, info.payload, true);
+    for (const [id, b] of announced) {
+      const ours = new Set<string>();
+      for (const c of b.configs.values()) {
+        ours.add(c.topic);
+        if (retained.get(c.topic) === c.payload) continue;
+        send(c.topic, c.payload, true);
+        out.configsResent += 1;
+      }
+      // configs another live bridge also announces for this BMS (it is configured twice, logged
+      // loudly) may be that bridge's: left alone, as forgetRemoved leaves a claimed BMS alone
+      if (this.otherClaims(id).length > 0) continue;
+      for (const [topic, payload] of retained) {
+        if (payload === "" || ours.has(topic) || topic.split("/")[2] !== id) continue;
+        send(topic, "", true);
+        out.configsCleared += 1;
+      }
     }
-    this.log.info({ reason: why, bms: this.bms.size }, "re-published discovery, availability and states");
+    const registry = JSON.stringify(this.registry);
+    if (Object.keys(this.registry).length > 0 && retained.get(this.registryTopic) !== registry) {
+      send(this.registryTopic, registry, true);
+      out.registryResent = true;
+    }
+    for (const [id, b] of this.bms) {
+      send(bmsAvailabilityTopic(id, t), b.online ? PAYLOAD_ONLINE : PAYLOAD_OFFLINE, true);
+      if (b.last) send(bmsStateTopic(id, t), JSON.stringify(b.last), this.opts.retainState);
+    }
+    await Promise.all(sends);
+    this.lastResync = out;
+    this.log.info({ ...out, bms: this.bms.size }, "re-published availability and states; discovery where the broker's differed");
+    return out;
   }
+
+  /** What the last resync sent (tests and the bench read it). */
+  lastResync: ResyncResult | undefined;
 
   mqttState(): "connected" | "disconnected" {
     return this.pub.connected ? "connected" : "disconnected";

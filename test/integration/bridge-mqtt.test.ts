@@ -97,20 +97,30 @@ describe("bridge ⇄ Home Assistant over MQTT", () => {
     }
   });
 
-  it("re-publishes discovery, availability and state when Home Assistant announces itself", async () => {
+  it("on Home Assistant's birth re-sends availability and state, and only the discovery the broker lost", async () => {
     const file = scenarioFile([{ ...PACK, address: A, protocol: "a5" }]);
     const w = await Watcher.connect(broker.url);
     const h = await runBridge(["--sim-scenario", file, "--mqtt-url", broker.url, "--poll-interval", "60"]);
+    const volt = `homeassistant/sensor/${ID_A}/voltage/config`;
+    const soc = `homeassistant/sensor/${ID_A}/soc/config`;
     try {
       await w.waitFor(w.topic(`daly_bms/${ID_A}/state`), "first state");
       await w.waitFor(w.topic(`daly_bms/${ID_A}/availability`, "online"), "online");
+      await w.waitFor(w.topic("daly_bms/bridge/test/registry"), "registry");
+      // someone deleted one retained config (a broker that lost it, a user cleaning up)
+      await w.publish(volt, "", true);
+      await w.sync();
       const t0 = w.messages.length;
       await w.publish("homeassistant/status", "online");
-      // with a 60 s poll interval, these can only come from the birth re-publish
-      await w.waitFor((m) => m.topic === `homeassistant/sensor/${ID_A}/voltage/config` && m.payload.length > 0, "discovery again", 10000, t0);
+      // with a 60 s poll interval, these can only come from the birth resync
       await w.waitFor(w.topic(`daly_bms/${ID_A}/availability`, "online"), "availability again", 10000, t0);
       const st = json(await w.waitFor(w.topic(`daly_bms/${ID_A}/state`), "state again", 10000, t0));
       assert.equal(st.voltage_V, 13.2);
+      await w.waitFor((m) => m.topic === volt && m.payload.length > 0, "the lost config again", 10000, t0);
+      await w.sync();
+      const configs = w.messages.slice(t0).filter((m) => m.topic.endsWith("/config") && m.payload.length > 0).map((m) => m.topic);
+      assert.deepEqual(configs, [volt], "only the lost config is re-sent");
+      assert.ok(!configs.includes(soc));
     } finally {
       await h.stop();
       await w.close();

@@ -6,7 +6,7 @@ import { parseScenario, type ScenarioBms } from "../../src/sim/scenario.js";
 import { checkState, pollWindow } from "../../tools/soak/truth.js";
 import { liveness, offlineAfterWindow, sleepingCauses } from "../../tools/soak/availability.js";
 import { CheckerCore } from "../../tools/soak/checker-core.js";
-import { RecoveryTracker } from "../../tools/soak/recovery.js";
+import { compareRetained, RecoveryTracker } from "../../tools/soak/recovery.js";
 import type { FaultLog, FaultWindow, Outage, SoakTiming } from "../../tools/soak/types.js";
 
 const ADDR = "C0:D6:3C:57:2A:01";
@@ -142,6 +142,34 @@ describe("soak checker core", () => {
     core.onMessage(`daly_bms/${ID}/state`, JSON.stringify(stateAt(b, T0 + 1200)), T0 + 4300);
     assert.ok(core.wrongValues > 1);
   });
+  it("after a restart, reads the retained configs until they equal the announced ones; a lasting difference is an error", () => {
+    const b = drifting();
+    const core = new CheckerCore([b], timing, noFaults, T0);
+    const registry = JSON.stringify({ [ID]: ["soc", "balancing_cells"] });
+    const soc = `homeassistant/sensor/${ID}/soc/config`;
+    const bc = `homeassistant/sensor/${ID}/balancing_cells/config`;
+    core.startRecovery("HA restart", T0 + 1000);
+    core.startRecovery("broker restart", T0 + 40_000, true);
+    assert.equal(core.retainedCheckDue(T0 + 2000), undefined, "not before its recovery or 2 s");
+    const ha = core.retainedCheckDue(T0 + 3100);
+    assert.equal(ha?.kind, "HA restart");
+    if (!ha) return;
+    core.retainedRead(ha, { configTopics: [soc], registry }, T0 + 3200); // a transient difference
+    assert.equal(core.retainedCheckDue(T0 + 4000), undefined, "read again only 2 s later");
+    assert.equal(core.retainedCheckDue(T0 + 5300), ha);
+    core.retainedRead(ha, { configTopics: [soc, bc], registry }, T0 + 5300);
+    assert.equal(ha.matchedMs, 4300);
+    const br = core.retainedCheckDue(T0 + 43_000);
+    assert.equal(br?.kind, "broker restart");
+    if (!br) return;
+    core.retainedRead(br, { configTopics: [soc], registry }, T0 + 43_000);
+    core.retainedRead(br, { configTopics: [soc], registry }, T0 + 54_000);
+    assert.equal(core.availabilityErrors.length, 0, "within 15 s: read again");
+    core.retainedRead(br, { configTopics: [soc], registry }, T0 + 56_000);
+    assert.equal(br.failed, true);
+    assert.deepEqual(core.availabilityErrors.map((p) => p.rule), ["retained-configs"]);
+    assert.match(core.availabilityErrors[0]?.detail ?? "", /announced but not retained balancing_cells/);
+  });
   it('reports status "sleeping" without a cause and a stale online BMS', () => {
     const b = drifting();
     const core = new CheckerCore([b], timing, noFaults, T0);
@@ -205,9 +233,9 @@ describe("soak recovery", () => {
   it("measures the time until every needed topic is seen again, and times out", () => {
     const needs = { configs: ["homeassistant/sensor/x/soc/config"], availability: ["daly_bms/bridge/soak/availability"], states: ["daly_bms/x/state"] };
     const r = new RecoveryTracker("HA restart", T0, needs);
-    r.seen("homeassistant/sensor/x/soc/config", "", T0 + 100); // a cleared config does not count
-    r.seen("homeassistant/sensor/x/soc/config", "{}", T0 + 200);
+    r.seen("homeassistant/sensor/x/soc/config", "{}", T0 - 100); // before the event: does not count
     r.seen("daly_bms/bridge/soak/availability", "online", T0 + 300);
+    r.seen("homeassistant/sensor/x/soc/config", "{}", T0 + 200);
     assert.equal(r.done, false);
     r.seen("daly_bms/x/state", "{}", T0 + 1400);
     assert.equal(r.result.recoveredMs, 1400);
@@ -215,5 +243,26 @@ describe("soak recovery", () => {
     late.check(T0 + 31_000, 30_000);
     assert.equal(late.result.timedOut, true);
     assert.equal(late.result.missing?.length, 3);
+  });
+  it("a config the bridge clears after the event is no longer needed", () => {
+    const r = new RecoveryTracker("broker restart", T0, { configs: ["homeassistant/sensor/x/soc/config", "homeassistant/sensor/x/mos_temperature/config"], availability: [], states: [] });
+    r.seen("homeassistant/sensor/x/soc/config", "{}", T0 + 100);
+    assert.equal(r.done, false);
+    r.seen("homeassistant/sensor/x/mos_temperature/config", "", T0 + 200);
+    assert.equal(r.result.recoveredMs, 200);
+  });
+  it("compares the retained configs of each BMS with the keys its registry entry announces, exactly", () => {
+    const cfg = (id: string, key: string, c = "sensor"): string => `homeassistant/${c}/${id}/${key}/config`;
+    const registry = JSON.stringify({ [ID]: ["soc", "balancing_cells", "charge_mosfet"] });
+    const all = [cfg(ID, "soc"), cfg(ID, "balancing_cells"), cfg(ID, "charge_mosfet", "binary_sensor"), "homeassistant/light/kitchen/lamp/config"];
+    assert.deepEqual(compareRetained({ configTopics: all, registry }, [ID]), []);
+    // the issue-17 case: a config announced (and seen before) that the broker no longer holds
+    assert.deepEqual(compareRetained({ configTopics: all.filter((t) => !t.includes("balancing")), registry }, [ID]), [`${ID}: announced but not retained balancing_cells`]);
+    // the broker keeps a config the bridge cleared
+    assert.deepEqual(compareRetained({ configTopics: [...all, cfg(ID, "mos_temperature")], registry }, [ID]), [`${ID}: retained but not announced mos_temperature`]);
+    // a registry lost with the broker's retained messages: nothing is announced any more
+    assert.equal(compareRetained({ configTopics: all, registry: undefined }, [ID]).length, 1);
+    // a BMS that announced nothing yet, with nothing retained, is fine
+    assert.deepEqual(compareRetained({ configTopics: [], registry: undefined }, [ID]), []);
   });
 });

@@ -56,6 +56,18 @@ export class Watch {
     });
   }
 
+  async publish(topic: string, payload: string, retain = false): Promise<void> {
+    await this.client.publishAsync(topic, payload, { qos: 1, retain });
+  }
+
+  /** Returns once every message the broker had for us before now has arrived (a marker round trip). */
+  async sync(): Promise<void> {
+    const topic = `bench-sync/${Math.random().toString(16).slice(2)}`;
+    const seen = this.next((m) => m.topic === topic, 10_000);
+    await this.client.publishAsync(topic, "sync", { qos: 1 });
+    if (!(await seen)) throw new Error("sync marker did not come back");
+  }
+
   async close(): Promise<void> {
     await this.client.endAsync(true).catch(() => undefined);
   }

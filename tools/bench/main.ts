@@ -19,7 +19,9 @@
  *    the CPU goes from a --cpu-prof of a third, instrumented child.
  * 4. messages — MQTT messages per BMS per poll in steady state on the broker (polls counted by the
  *    bridge's Prometheus counters), discovery messages at start separately; then one bridge's
- *    messages per poll alone on a broker and with two more bridges on it (must not change).
+ *    messages per poll alone on a broker and with two more bridges on it (must not change); and
+ *    messages per Home Assistant birth with 16 BMS (messages.ts measureBirth, in-process MqttSink,
+ *    after stage 1).
  * 5. startup (startup.ts) — spawn → first state message on the broker, one D2 BMS, protocol
  *    configured and auto-probe.
  * Sections 3–4 run in child processes side by side with section 1 (another core; --sequential
@@ -66,7 +68,8 @@ import { runCapacity, type CapacityRun } from "./capacity-run.js";
 import { explain, figures, phaseLines, table, TARGET_RATIO, type Figure } from "./report.js";
 import { type ResourceFigures, runResources, type ResourceResult } from "./resources.js";
 import { runBridgeCycles, runVariant, type CycleSample } from "./run.js";
-import { capacityLines, messageLines, peerLines, resourceLines, startupLines, type CapacitySection } from "./sections.js";
+import { birthLines, capacityLines, messageLines, peerLines, resourceLines, startupLines, type CapacitySection } from "./sections.js";
+import { type BirthFigures, measureBirth } from "./messages.js";
 import { runStartup, type StartupResult } from "./startup.js";
 import { median, percentile, round1 } from "./stats.js";
 import { judge, targetLine, type TargetResult } from "./targets.js";
@@ -192,6 +195,15 @@ async function main(): Promise<void> {
       notes.push(`capacity failed: ${errText(e)}`);
     }
   }
+  let birth: BirthFigures | undefined;
+  if (has("messages") && mosquitto) {
+    progress("messages: HA birth with 16 BMS…");
+    try {
+      birth = await measureBirth(mosquitto, 16);
+    } catch (e) {
+      notes.push(`messages per HA birth failed: ${errText(e)}`);
+    }
+  }
   let startup: StartupResult | undefined;
   if (has("startup") && mosquitto) {
     progress(`startup: ${args.reps} run(s) per mode…`);
@@ -236,6 +248,7 @@ async function main(): Promise<void> {
       profile: res?.profile ?? null,
       messages: res?.messages ?? null,
       peers: res?.peers ?? null,
+      birth: birth ?? null,
       startup: startup ?? null,
       targets,
       targetsMet: targets.every((t) => t.verdict !== "MISS"),
@@ -265,6 +278,7 @@ async function main(): Promise<void> {
   if (runs.length > 0 || res?.profile) lines.push("", ...resourceLines(runs, res?.profile));
   if (res?.messages && has("messages")) lines.push("", ...messageLines(res.messages));
   if (res?.peers && has("messages")) lines.push("", ...peerLines(res.peers));
+  if (birth) lines.push("", ...birthLines(birth));
   if (startup) lines.push("", ...startupLines(startup));
   lines.push("", `Targets (from the issue; reported, not asserted):`, ...targets.map(targetLine));
   lines.push(...notes.map((n) => `note: ${n}`), `(bench took ${elapsedS} s)`);

@@ -3,7 +3,7 @@ import { CPU_CATEGORY_LABEL } from "./profile.js";
 import type { CapacityRun } from "./capacity-run.js";
 import type { MessageFigures, PeerMessageFigures, ProfileFigures, ResourceFigures } from "./resources.js";
 import type { StartupResult } from "./startup.js";
-import { TOPIC_KINDS } from "./messages.js";
+import { type BirthFigures, TOPIC_KINDS } from "./messages.js";
 
 export interface CapacityCycle {
   variant: string;
@@ -119,6 +119,17 @@ export function peerLines(p: PeerMessageFigures): string[] {
     `MQTT messages of one bridge (${p.bms} BMS) per poll, alone on the broker and with ${p.peers} more bridges (own ids, own ${p.bms} BMS each) on it:`,
     `  alone ${w(p.alone)};  with ${p.peers} peers ${w(p.withPeers)} (the peers published ${p.withPeers.othersMessages} messages meanwhile)`,
     `  unchanged by the number of bridges: ${p.alone.perPoll === p.withPeers.perPoll ? "yes" : Math.abs(p.alone.perPoll - p.withPeers.perPoll) < 0.05 ? "yes (within 0.05)" : "NO"}`,
+  ];
+}
+
+export function birthLines(b: BirthFigures): string[] {
+  const kinds = Object.entries(b.birth.byKind).map(([k, c]) => `${k} ${c}`).join(", ");
+  return [
+    `MQTT messages per Home Assistant birth (the real MqttSink, ${b.bms} BMS with ${b.announcedConfigs} discovery configs announced, private Mosquitto):`,
+    `  birth, broker holding every config: ${b.birth.messages} messages published (${kinds}); the bridge reads ${b.birth.retainedRead} retained messages to compare`,
+    `    (re-sending every config, as before, was ${b.announcedConfigs + 2 * b.bms + 2} messages: every config, availability and state per BMS, the bridge's availability and info)`,
+    `  birth after one config was deleted on the broker: ${b.birthOneLost.messages} messages (${b.birthOneLost.discovery} discovery)`,
+    `  reconnect to a broker restarted without persistence: ${b.brokerLost.messages} messages (${Object.entries(b.brokerLost.byKind).map(([k, c]) => `${k} ${c}`).join(", ")})`,
   ];
 }
 

@@ -8,7 +8,7 @@ import type { ScenarioBms } from "../../src/sim/scenario.js";
 import { sleepingCauses } from "./availability.js";
 import { pollBoundMs, staleOnlineMs } from "./bounds.js";
 import { type BmsTally, judgeTrack, type JudgeContext, type Problem, type Track } from "./checker-judge.js";
-import { RecoveryTracker, type RecoveryResult } from "./recovery.js";
+import { compareRetained, RecoveryTracker, type RecoveryResult, type RetainedRead } from "./recovery.js";
 import { checkState, pollWindow, type Window, type WrongValue } from "./truth.js";
 import type { FaultLog, SoakTiming } from "./types.js";
 
@@ -21,6 +21,23 @@ export type { BmsTally, Problem };
 const REPUBLISH_WINDOW_MS = 8000;
 const OUTAGE_GRACE_MS = 10_000;
 const RECOVERY_TIMEOUT_MS = 30_000;
+/** The retained configs must equal the announced ones within this long after the event (or after a broker outage inside it). */
+const RETAINED_SET_TIMEOUT_MS = 15_000;
+/** Between two reads of the retained configs for one event. */
+const RETAINED_READ_EVERY_MS = 2000;
+
+/** The exact-set rule after one broker or HA restart (recovery.ts compareRetained). */
+export interface RetainedCheck {
+  kind: string;
+  at: number;
+  reads: number;
+  lastReadAt?: number;
+  /** ms from the event to the first read where retained = announced. */
+  matchedMs?: number;
+  /** Differences of the last read that did not match. */
+  diff?: string[];
+  failed?: boolean;
+}
 const KEEP_DETAILS = 10;
 
 export class CheckerCore {
@@ -35,6 +52,7 @@ export class CheckerCore {
   readonly notes: Problem[] = [];
   readonly noteCounts: Record<string, number> = {};
   readonly recoveries: RecoveryTracker[] = [];
+  readonly retainedChecks: RetainedCheck[] = [];
   private readonly tracks = new Map<string, Track>();
   private readonly configs = new Set<string>();
   private readonly republishAt: number[] = [];
@@ -68,11 +86,14 @@ export class CheckerCore {
     this.republishAt.push(at);
   }
 
-  startRecovery(kind: string, at: number): void {
+  /** `brokerLost`: the broker lost its retained messages (a restart of the soak's broker, no persistence). */
+  startRecovery(kind: string, at: number, brokerLost = false): void {
     const ids = [...this.tracks.keys()];
+    this.retainedChecks.push({ kind, at, reads: 0 });
     this.recoveries.push(
       new RecoveryTracker(kind, at, {
-        configs: [...this.configs],
+        // after an HA restart the broker still holds them: the bridge need not (and should not) re-send them
+        configs: brokerLost ? [...this.configs] : [],
         availability: [`${this.base}/bridge/${SOAK_BRIDGE_ID}/availability`, ...ids.map((id) => `${this.base}/${id}/availability`)],
         states: [...this.tracks.entries()].filter(([, t]) => t.tally.fresh > 0).map(([id]) => `${this.base}/${id}/state`),
       }),
@@ -214,6 +235,33 @@ export class CheckerCore {
     const ctx: JudgeContext = { timing: this.timing, faults: this.faults, startedAt: this.startedAt, errors: this.availabilityErrors, hangs: this.hangs };
     for (const t of this.tracks.values()) judgeTrack(t, now, final, ctx);
     if (final) this.closed = true;
+  }
+
+  /** The next event whose retained configs are due for a read (its recovery is done, the last read is a while ago). */
+  retainedCheckDue(now: number): RetainedCheck | undefined {
+    return this.retainedChecks.find((c, i) => {
+      if (c.matchedMs !== undefined || c.failed) return false;
+      if (c.lastReadAt !== undefined && now - c.lastReadAt < RETAINED_READ_EVERY_MS) return false;
+      return this.recoveries[i]?.done === true || now - c.at > RETAINED_READ_EVERY_MS;
+    });
+  }
+
+  /** One read of the broker's retained configs and registry for `check`, completed at `now`. */
+  retainedRead(check: RetainedCheck, read: RetainedRead, now: number): void {
+    check.reads += 1;
+    check.lastReadAt = now;
+    const diff = compareRetained(read, [...this.tracks.keys()]);
+    if (diff.length === 0) {
+      check.matchedMs = now - check.at;
+      check.diff = undefined;
+      return;
+    }
+    check.diff = diff;
+    const outageEnd = Math.max(0, ...this.faults.outages().filter((o) => o.to >= check.at).map((o) => o.to));
+    if (now > Math.max(check.at, outageEnd) + RETAINED_SET_TIMEOUT_MS) {
+      check.failed = true;
+      this.availabilityErrors.push({ at: check.at, address: "*", rule: "retained-configs", detail: `${check.kind}: the broker's discovery configs differ from the announced ones ${RETAINED_SET_TIMEOUT_MS / 1000} s later: ${diff.slice(0, 4).join("; ")}` });
+    }
   }
 
   recoverySummary(): RecoveryResult[] {

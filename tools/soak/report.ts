@@ -1,5 +1,5 @@
 /** The soak's result: one object (the `--json` line) and its human-readable rendering. */
-import type { BmsTally, Problem } from "./checker-core.js";
+import type { BmsTally, Problem, RetainedCheck } from "./checker-core.js";
 import type { Growth, Sample } from "./probes.js";
 import type { RecoveryResult } from "./recovery.js";
 import type { WrongValue } from "./truth.js";
@@ -21,6 +21,8 @@ export interface SoakReport {
   availability: { errors: number; first: Problem[]; offlineTransitions: number; notes: Problem[]; noteCounts: Record<string, number> };
   hangs: Problem[];
   recovery: { events: RecoveryResult[]; maxBrokerMs: number | null; maxHaMs: number | null };
+  /** After each restart: did the broker's retained configs equal the announced ones (exact set)? */
+  retained: { checks: number; matched: number; failed: number; unjudged: number; maxMatchMs: number | null; reads: number; first: RetainedCheck[] };
   resources: Growth & { samples: Sample[]; warnings: string[]; stalls: Array<{ tS: number; ms: number }>; warmupS: number };
   mqtt: { total: number; state: number; availability: number; discovery: number; other: number };
   /** Every injected fault and broker outage, in ms from the start (for a replay or a bug report). */
@@ -36,6 +38,19 @@ export function verdict(r: Omit<SoakReport, "ok" | "exitCode" | "failures">): Pi
   if (r.hangs.length > 0) failures.push(`${r.hangs.length} hang(s)`);
   if (r.polls.fresh === 0) failures.push("no state was published at all");
   return { ok: failures.length === 0, exitCode: failures.length === 0 ? 0 : 1, failures };
+}
+
+export function retainedSummary(checks: readonly RetainedCheck[]): SoakReport["retained"] {
+  const matched = checks.filter((c) => c.matchedMs !== undefined);
+  return {
+    checks: checks.length,
+    matched: matched.length,
+    failed: checks.filter((c) => c.failed).length,
+    unjudged: checks.filter((c) => c.matchedMs === undefined && !c.failed).length,
+    maxMatchMs: matched.length > 0 ? Math.max(...matched.map((c) => c.matchedMs ?? 0)) : null,
+    reads: checks.reduce((a, c) => a + c.reads, 0),
+    first: checks.filter((c) => c.failed).slice(0, 5),
+  };
 }
 
 export function maxRecovery(events: readonly RecoveryResult[], kind: string): number | null {
@@ -77,12 +92,13 @@ export function humanReport(r: SoakReport): string {
     `Hangs        ${r.hangs.length}`,
     ...r.hangs.map(problemLine),
     `Recovery     ${rec("broker restart")}; ${rec("HA restart")} (max ${s1(r.recovery.maxBrokerMs)} / ${s1(r.recovery.maxHaMs)})`,
+    `Discovery    after each restart the broker's retained configs = the announced ones (registry): ${r.retained.matched} of ${r.retained.checks} events${r.retained.failed ? `, ${r.retained.failed} FAILED` : ""}${r.retained.unjudged ? `, ${r.retained.unjudged} not judged (end of run)` : ""}; max ${s1(r.retained.maxMatchMs)} after the event, ${r.retained.reads} reads`,
     `Memory       RSS ${trio((x) => x.rssMB)} MB (start → after ${g.warmupS} s warm-up → end: ${signed(g.rssGrowthMB)} MB after warm-up); heap ${trio((x) => x.heapMB)} MB (${signed(g.heapGrowthMB)} MB)`,
     `             private (RssAnon) ${trio((x) => x.anonMB)} MB (${signed(g.anonGrowthMB)}); V8 committed ${trio((x) => x.heapTotalMB)} MB (${signed(g.heapTotalGrowthMB)}); external/Buffers ${trio((x) => x.externalMB)} MB (${signed(g.externalGrowthMB)})`,
     `Event loop   delay p99 ${trio((x) => x.eldP99Ms)} ms, worst p99 ${g.eldP99MaxMs} ms, worst max ${g.eldMaxMs} ms; ${g.stalls.length} stalls > 100 ms${g.stalls.length ? ` (longest ${Math.max(...g.stalls.map((x) => x.ms))} ms)` : ""}`,
     `Listeners    noble ${trio((x) => x.nobleListeners)}, peripherals ${trio((x) => x.peripheralListeners)}, process ${trio((x) => x.processListeners)}, open links ${trio((x) => x.openLinks)}, active resources ${trio((x) => x.activeResources)} (growth after warm-up ${signed(g.listenerGrowth)})`,
     ...g.warnings.map((w) => `    warning: ${w}`),
-    `MQTT         ${n(r.mqtt.total)} messages (states ${n(r.mqtt.state)}, availability ${n(r.mqtt.availability)}, discovery ${n(r.mqtt.discovery)}, other ${n(r.mqtt.other)})`,
+    `MQTT         ${n(r.mqtt.total)} messages (states ${n(r.mqtt.state)}, availability ${n(r.mqtt.availability)}, discovery ${n(r.mqtt.discovery)} = ${r.mqtt.total > 0 ? Math.round((100 * r.mqtt.discovery) / r.mqtt.total) : 0} %, other ${n(r.mqtt.other)})`,
     r.ok ? "Result       PASS" : `Result       FAIL: ${r.failures.join(", ")}`,
   ];
   return lines.join("\n");

@@ -14,7 +14,7 @@ import { MqttChecker } from "./checker.js";
 import { FaultInjector } from "./faults.js";
 import { findMosquitto, startMosquitto } from "../mosquitto.js";
 import { growth, Probes } from "./probes.js";
-import { humanReport, maxRecovery, type SoakReport, verdict } from "./report.js";
+import { humanReport, maxRecovery, retainedSummary, type SoakReport, verdict } from "./report.js";
 import { seededRng } from "./rng.js";
 import { writeScenario } from "./scenario-gen.js";
 import type { SoakTiming } from "./types.js";
@@ -92,6 +92,7 @@ export async function runSoak(args: SoakArgs, progress: (line: string) => void):
   const warmupS = Math.min(300, Math.round((durationMs / 1000) * 0.25));
   let warmed = false;
   let brokerFailure: string | undefined;
+  let readingRetained = false;
   const c = core;
   for (;;) {
     const now = Date.now();
@@ -111,7 +112,7 @@ export async function runSoak(args: SoakArgs, progress: (line: string) => void):
           const up = Date.now();
           injector.brokerBack(up);
           c.markRepublish(up);
-          c.startRecovery("broker restart", up);
+          c.startRecovery("broker restart", up, true);
         })().catch((e: unknown) => {
           brokerFailure = `mosquitto did not come back on port ${broker.port}: ${String(e)} ${broker.stderrTail()}`;
         }),
@@ -123,6 +124,18 @@ export async function runSoak(args: SoakArgs, progress: (line: string) => void):
       c.markRepublish(now);
       c.startRecovery("HA restart", now);
       await checker.homeAssistantBirth().catch(() => undefined);
+    }
+    const due = readingRetained || !injector.brokerUp() ? undefined : c.retainedCheckDue(now);
+    if (due) {
+      readingRetained = true;
+      restarts.push(
+        MqttChecker.readRetained(broker.url, SOAK_BRIDGE_ID)
+          .then((r) => c.retainedRead(due, r, Date.now()))
+          .catch(() => undefined) // the broker went away meanwhile: read again later
+          .finally(() => {
+            readingRetained = false;
+          }),
+      );
     }
     if (now >= nextSample) {
       nextSample += SAMPLE_EVERY_MS;
@@ -167,6 +180,7 @@ export async function runSoak(args: SoakArgs, progress: (line: string) => void):
     availability: { errors: c.availabilityErrors.length, first: c.availabilityErrors.slice(0, 10), offlineTransitions: tallies.reduce((a, t) => a + t.offline, 0), notes: c.notes, noteCounts: c.noteCounts },
     hangs: c.hangs,
     recovery: { events, maxBrokerMs: maxRecovery(events, "broker restart"), maxHaMs: maxRecovery(events, "HA restart") },
+    retained: retainedSummary(c.retainedChecks),
     resources: { ...growth(probes.samples, warmupS), samples: probes.samples, warnings: probes.warnings, stalls: probes.stalls, warmupS },
     mqtt: { ...c.messages },
     faultLog: scenario.bms.flatMap((b) => injector.windows(b.address)).map((w) => ({ ...w, from: w.from - t0, to: (w.to ?? end) - t0 })),
