@@ -7,6 +7,7 @@
  * notifications only after the client wrote the CCCD, 81 pushed on every slot change.
  */
 import { createServer, type Server, type Socket } from "node:net";
+import { performance } from "node:perf_hooks";
 import type { AddressInfo } from "node:net";
 import { batteryAt } from "../../src/sim/battery.js";
 import { createResponder } from "../../src/sim/responder.js";
@@ -48,6 +49,28 @@ export interface FakeProxyOptions {
   reportFree?: number;
   /** Advertising period (default 40 ms). */
   advertMs?: number;
+  /** Air-time model of the proxy's BLE links (default none: every answer at once). Used by the bench. */
+  timing?: ProxyTiming;
+}
+
+/**
+ * The BLE side of the proxy as the bench models it (tools/bench/minimum.ts computes the minimum from
+ * the same rules). Each link has connection events every connectionIntervalMs from its LE Connection
+ * Complete; "the next event" is the first one strictly after now.
+ * - connect: advertisingIntervalMs until the initiator catches an advertisement (= Connection
+ *   Complete), then Exchange MTU (the ESP32 sends it on open): 1 ATT transaction;
+ * - GetServices: discoveryTransactions ATT transactions; NotifyRequest: local (no air time);
+ *   CCCD write: 1 ATT transaction. One ATT transaction: request at the next event, response one
+ *   event later (2 events when started just after an event);
+ * - a GATT write (Write Command) reaches the BMS at the next event; the BMS queues its reply
+ *   replyDelayMs later; every notification of the reply leaves at the next event after that;
+ * - disconnect: Disconnection Complete at the next event.
+ */
+export interface ProxyTiming {
+  connectionIntervalMs: number;
+  replyDelayMs: number;
+  advertisingIntervalMs: number;
+  discoveryTransactions: number;
 }
 
 const NOTIFY = 0x11;
@@ -65,6 +88,8 @@ export class FakeProxy {
   private readonly responders = new Map<number, (w: Uint8Array) => Uint8Array[]>();
   private advertTimer: NodeJS.Timeout | undefined;
   private readonly sends = new Map<Socket, (type: number, payload: Uint8Array) => void>();
+  /** LE Connection Complete time (performance.now()) per linked address: the event grid's anchor. */
+  private readonly anchors = new Map<number, number>();
 
   constructor(readonly o: FakeProxyOptions) {
     for (const b of o.bms) {
@@ -218,6 +243,34 @@ export class FakeProxy {
 
   private readonly frozen = new WeakSet<Socket>();
 
+  /** The link's first connection event strictly after `t` (t itself when unmodelled or unlinked). */
+  private nextEvent(address: number, t: number): number {
+    const a = this.anchors.get(address);
+    const ci = this.o.timing?.connectionIntervalMs;
+    if (a === undefined || ci === undefined) return t;
+    // t is often an event itself (a + k·ci in floating point): the epsilon keeps it from rounding to k − 1
+    return a + (Math.floor((t - a) / ci + 1e-9) + 1) * ci;
+  }
+
+  /** When `n` ATT transactions started at `from` complete (each: request at the next event, response one CI later). */
+  private attDone(address: number, n: number, from = performance.now()): number {
+    const ci = this.o.timing?.connectionIntervalMs ?? 0;
+    let t = from;
+    for (let i = 0; i < n; i++) t = this.nextEvent(address, t) + ci;
+    return t;
+  }
+
+  /**
+   * Runs `fn` at time `when` (performance.now() scale), never before it; at once when no timing
+   * model is set. A Node timer can fire up to ~1 ms early against performance.now() (it counts from
+   * the event loop's cached clock), which would let the next write catch the event it is due at.
+   */
+  private at(when: number, fn: () => void): void {
+    const d = when - performance.now();
+    if (!this.o.timing || d <= 0) fn();
+    else setTimeout(() => this.at(when, fn), Math.max(1, Math.ceil(d)));
+  }
+
   /** Freezes every current session (no FIN, no data either way). */
   freezeAll(): void {
     for (const s of this.sockets) this.frozen.add(s);
@@ -261,10 +314,13 @@ export class FakeProxy {
         if (!r) return;
         if (r.requestType === 1) {
           this.stats.disconnects += 1;
-          this.allocated.delete(r.address);
-          this.cccd.delete(r.address);
-          send(MSG.BluetoothDeviceConnectionResponse, encodeConnectionResponse({ address: r.address, connected: false, mtu: 0, error: 0 }));
-          this.pushFree();
+          this.at(this.nextEvent(r.address, performance.now()), () => {
+            this.anchors.delete(r.address);
+            this.allocated.delete(r.address);
+            this.cccd.delete(r.address);
+            send(MSG.BluetoothDeviceConnectionResponse, encodeConnectionResponse({ address: r.address, connected: false, mtu: 0, error: 0 }));
+            this.pushFree();
+          });
           return;
         }
         this.stats.connects += 1;
@@ -280,13 +336,23 @@ export class FakeProxy {
         this.allocated.add(r.address);
         this.stats.maxAllocated = Math.max(this.stats.maxAllocated, this.allocated.size);
         this.pushFree();
-        setImmediate(() => send(MSG.BluetoothDeviceConnectionResponse, encodeConnectionResponse({ address: r.address, connected: true, mtu: (this.o.chunk ?? 20) + 3, error: 0 })));
+        const connected = (): void => send(MSG.BluetoothDeviceConnectionResponse, encodeConnectionResponse({ address: r.address, connected: true, mtu: (this.o.chunk ?? 20) + 3, error: 0 }));
+        if (!this.o.timing) {
+          setImmediate(connected);
+          return;
+        }
+        const complete = performance.now() + this.o.timing.advertisingIntervalMs;
+        this.anchors.set(r.address, complete);
+        this.at(this.attDone(r.address, 1, complete), connected); // Exchange MTU
         return;
       }
       case MSG.BluetoothGATTGetServicesRequest: {
         const a = decodeRef(m.payload)?.address ?? 0;
-        for (const svc of this.services(this.stats.helloMinor)) send(MSG.BluetoothGATTGetServicesResponse, encodeServicesResponse(a, [svc]));
-        return send(MSG.BluetoothGATTGetServicesDoneResponse, encodeRef({ address: a }));
+        this.at(this.attDone(a, this.o.timing?.discoveryTransactions ?? 0), () => {
+          for (const svc of this.services(this.stats.helloMinor)) send(MSG.BluetoothGATTGetServicesResponse, encodeServicesResponse(a, [svc]));
+          send(MSG.BluetoothGATTGetServicesDoneResponse, encodeRef({ address: a }));
+        });
+        return;
       }
       case MSG.BluetoothGATTNotifyRequest: {
         const r = decodeGattNotify(m.payload);
@@ -296,8 +362,11 @@ export class FakeProxy {
       case MSG.BluetoothGATTWriteDescriptorRequest: {
         const r = decodeGattData(m.payload);
         if (!r) return;
-        if (r.handle === CCCD && r.data[0] === 1) this.cccd.add(r.address);
-        return send(MSG.BluetoothGATTWriteResponse, encodeRef(r));
+        this.at(this.attDone(r.address, 1), () => {
+          if (r.handle === CCCD && r.data[0] === 1) this.cccd.add(r.address);
+          send(MSG.BluetoothGATTWriteResponse, encodeRef(r));
+        });
+        return;
       }
       case MSG.BluetoothGATTWriteRequest: {
         const r = decodeGattWrite(m.payload);
@@ -310,15 +379,26 @@ export class FakeProxy {
         if (f.gattError) return send(MSG.BluetoothGATTErrorResponse, encodeGattError({ address: r.address, handle: r.handle, error: 133 }));
         if (!this.allocated.has(r.address) || r.handle !== WRITE) return send(MSG.BluetoothGATTErrorResponse, encodeGattError({ address: r.address, handle: r.handle, error: -1 }));
         if (!this.cccd.has(r.address)) return; // V3 without CCCD: written to, then silent (ble-scale-sync#252)
-        const replies = this.responders.get(r.address)?.(r.data) ?? [];
         const size = this.o.chunk ?? 20;
-        setImmediate(() => {
+        const deliver = (replies: Uint8Array[]): void => {
           for (const reply of replies) {
             for (let i = 0; i < reply.length; i += size) {
               if (f.unknownIds) send(201, Uint8Array.of(0x10, 0x05));
               send(MSG.BluetoothGATTNotifyDataResponse, encodeGattData({ address: r.address, handle: NOTIFY, data: reply.subarray(i, i + size) }));
             }
           }
+        };
+        const respond = (): Uint8Array[] => this.responders.get(r.address)?.(r.data) ?? [];
+        if (!this.o.timing) {
+          const replies = respond();
+          setImmediate(() => deliver(replies));
+          return;
+        }
+        const reach = this.nextEvent(r.address, performance.now());
+        const delay = this.o.timing.replyDelayMs;
+        this.at(reach, () => {
+          const replies = respond();
+          this.at(this.nextEvent(r.address, reach + delay), () => deliver(replies));
         });
         return;
       }

@@ -9,6 +9,8 @@ import {
   notificationPdus,
   pdusPerExchange,
   pollMinimumMs,
+  PROXY_DISCOVERY_TRANSACTIONS,
+  proxyCycleMinimum,
   replyEvents,
   replyFrames,
   type TimingModel,
@@ -59,6 +61,14 @@ test("poll and cycle minimum for known intervals", () => {
   const c = cycleMinimum(T, 7, [1, 1, 1]);
   assert.deepEqual(c, { scanMs: 0, connectMs: 100, gattMs: 420, pollMs: 270, closeMs: 30, totalMs: 820 });
   assert.equal(cycleMinimum({ ...T, connectionIntervalMs: 50, advertisingIntervalMs: 200 }, 7, [1]).totalMs, 200 + 700 + 100 + 50);
+});
+
+test("cycle minimum through an ESPHome proxy: connect + MTU, discovery, CCCD write, poll, disconnect", () => {
+  assert.equal(PROXY_DISCOVERY_TRANSACTIONS, 5);
+  const c = proxyCycleMinimum(T, 5, [1, 1]);
+  assert.deepEqual(c, { connectMs: 160, servicesMs: 300, notifyMs: 60, pollMs: 180, closeMs: 30, totalMs: 730 });
+  assert.equal(proxyCycleMinimum(T, 5, [1, 1, 1, 6, 1, 1, 1]).totalMs, 160 + 300 + 60 + 630 + 30);
+  assert.equal(proxyCycleMinimum({ ...T, connectionIntervalMs: 50, replyDelayMs: 0, advertisingIntervalMs: 200 }, 3, [1]).totalMs, 300 + 300 + 100 + 100 + 50);
 });
 
 test("median and nearest-rank p95", () => {

@@ -12,6 +12,7 @@ import { parseScenario, type ScenarioBms } from "../../src/sim/scenario.js";
 import { pollOnce } from "../../src/runtime/poller.js";
 import { TransportError } from "../../src/transport/errors.js";
 import { assertScenarioValues } from "../helpers/expect-scenario.js";
+import { pdusPerExchange, pollMinimumMs, PROXY_DISCOVERY_TRANSACTIONS, proxyCycleMinimum, replyFrames } from "../../tools/bench/minimum.js";
 
 const BASE = { cells_mV: [3301, 3302, 3300, 3305], temperatures_C: [21, 22], current_A: -12.3, soc_pct: 55.5, remaining_Ah: 80.2, cycles: 12, charge_mosfet: true, discharge_mosfet: false };
 
@@ -368,3 +369,33 @@ async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<vo
     await new Promise<void>((r) => setImmediate(r));
   }
 }
+
+test("the fake proxy's air-time model (bench): open, poll and close never beat the modelled minimum; values stay true", async () => {
+  // a lower bound only (no upper bound: timing targets live in the bench); 5 ms of slack for the
+  // client reacting after the event a step starts from, far less than the CI a lost event would save
+  const timing = { connectionIntervalMs: 30, replyDelayMs: 40, advertisingIntervalMs: 100 };
+  const b = THREE[1];
+  assert.ok(b);
+  await withProxy({ bms: THREE, timing: { ...timing, discoveryTransactions: PROXY_DISCOVERY_TRANSACTIONS } }, async (p) => {
+    const t = transport([{ port: p.port }], { gattTimeoutMs: 3000 });
+    try {
+      const profile = { protocol: "d2", wantVersion: false, mosBlock: false } as const;
+      const pdus = pdusPerExchange(replyFrames(profile, b.cells_mV.length, b.temperatures_C.length), 23);
+      const min = proxyCycleMinimum({ ...timing, pdusPerEvent: Number.POSITIVE_INFINITY }, PROXY_DISCOVERY_TRANSACTIONS, pdus);
+      await pollThrough(t, b.address); // the first advertisement
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now();
+        const link = await t.open({ address: b.address });
+        const t1 = performance.now();
+        const r = await pollOnce(link, profile, { requestTimeoutMs: 1000, retries: 0 });
+        const t2 = performance.now();
+        await link.close();
+        assertScenarioValues(r.snapshot, b);
+        assert.ok(t1 - t0 >= min.connectMs + min.servicesMs + min.notifyMs - 5, `open took ${t1 - t0} ms`);
+        assert.ok(t2 - t1 >= pollMinimumMs({ ...timing, pdusPerEvent: Number.POSITIVE_INFINITY }, pdus) - 5, `poll took ${t2 - t1} ms`);
+      }
+    } finally {
+      await t.shutdown();
+    }
+  });
+});

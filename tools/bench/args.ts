@@ -1,7 +1,7 @@
 /** Command line of `npm run bench` (pure). */
 import { DEFAULT_TIMING } from "./variants.js";
 
-export const SECTIONS = ["poll", "capacity", "resources", "messages", "startup"] as const;
+export const SECTIONS = ["poll", "capacity", "resources", "messages", "startup", "proxy"] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface Durations {
@@ -30,7 +30,7 @@ export interface Args extends Durations {
 }
 
 export const USAGE =
-  "use --json, --quick, --sequential, --n N, --only SECTIONS/VARIANTS (poll,capacity,resources,messages,startup,all; a5,d2,d2-nomos,p81), " +
+  "use --json, --quick, --sequential, --n N, --only SECTIONS/VARIANTS (poll,capacity,resources,messages,startup,proxy,all; a5,d2,d2-nomos,p81), " +
   "--ci MS, --delay MS, --adv MS, --capacity-s S, --warmup-s S, --measure-s S, --reps N";
 
 /**

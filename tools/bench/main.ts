@@ -2,7 +2,7 @@
  * `npm run bench [-- --json] [--quick] [--sequential] [--n 20] [--only SECTIONS/VARIANTS] [--ci 30] [--delay 40] [--adv 100]
  *   [--capacity-s 45] [--warmup-s 20] [--measure-s 60] [--reps 3]`
  *
- * Sections (--only poll,capacity,resources,messages,startup; variant ids alone = only those poll
+ * Sections (--only poll,capacity,resources,messages,startup,proxy; variant ids alone = only those poll
  * figures, as before). Full run ≈ 4 min, --quick ≈ 1.5 min. `--json`: one JSON object, last stdout line.
  *
  * 1. poll — poll wall time on the simulator (noble's real HCI/GATT stack, NobleTransport, the real
@@ -24,6 +24,10 @@
  *    after stage 1).
  * 5. startup (startup.ts) — spawn → first state message on the broker, one D2 BMS, protocol
  *    configured and auto-probe.
+ * 6. proxy (proxy.ts) — open + poll + close and polls on a kept link through an ESPHome proxy (the
+ *    bridge's ESPHome transport against the tests' fake proxy on loopback, plaintext and Noise,
+ *    with the fake's air-time model of the same CI / reply delay / advertising interval) against
+ *    minimum.ts's proxyCycleMinimum; the model is described in test/helpers/fake-proxy.ts.
  * Sections 3–4 run in child processes side by side with section 1 (another core; --sequential
  * runs them after it). The issue's targets are printed as PASS/MISS (targets.ts), never asserted.
  *
@@ -71,6 +75,7 @@ import { runBridgeCycles, runVariant, type CycleSample } from "./run.js";
 import { birthLines, capacityLines, messageLines, peerLines, resourceLines, startupLines, type CapacitySection } from "./sections.js";
 import { type BirthFigures, measureBirth } from "./messages.js";
 import { runStartup, type StartupResult } from "./startup.js";
+import { proxyLines, runProxySection, type ProxySection } from "./proxy.js";
 import { median, percentile, round1 } from "./stats.js";
 import { judge, targetLine, type TargetResult } from "./targets.js";
 import { MIX, VARIANTS } from "./variants.js";
@@ -214,6 +219,15 @@ async function main(): Promise<void> {
     }
   }
 
+  let proxy: ProxySection | undefined;
+  if (has("proxy")) {
+    try {
+      proxy = await runProxySection(model, args.n, progress);
+    } catch (e) {
+      notes.push(`proxy failed: ${errText(e)}`);
+    }
+  }
+
   if (model.replyDelayMs > 0 && model.replyDelayMs % model.connectionIntervalMs === 0) {
     notes.push("reply delay is a multiple of CI: replies tie with an event; the model counts the tie as missed");
   }
@@ -222,6 +236,7 @@ async function main(): Promise<void> {
   const startFig = (mode: string): number | undefined => startup?.figures.find((f) => f.mode === mode)?.medianMs;
   const targets: TargetResult[] = [
     judge("pollRatio", figs.length ? Math.max(...figs.map((f) => f.ratio)) : undefined),
+    judge("proxyRatio", proxy?.figures.length ? Math.max(...proxy.figures.map((f) => f.ratio)) : undefined),
     judge("rss", res?.resourcesKept?.rssMB.median),
     judge("cpu", res?.resourcesKept?.cpu.percent),
     judge("rssReleased", res?.resources?.rssMB.median),
@@ -250,6 +265,7 @@ async function main(): Promise<void> {
       peers: res?.peers ?? null,
       birth: birth ?? null,
       startup: startup ?? null,
+      proxy: proxy ?? null,
       targets,
       targetsMet: targets.every((t) => t.verdict !== "MISS"),
     };
@@ -280,6 +296,7 @@ async function main(): Promise<void> {
   if (res?.peers && has("messages")) lines.push("", ...peerLines(res.peers));
   if (birth) lines.push("", ...birthLines(birth));
   if (startup) lines.push("", ...startupLines(startup));
+  if (proxy) lines.push("", ...proxyLines(proxy, model));
   lines.push("", `Targets (from the issue; reported, not asserted):`, ...targets.map(targetLine));
   lines.push(...notes.map((n) => `note: ${n}`), `(bench took ${elapsedS} s)`);
   process.stdout.write(`${lines.join("\n")}\n`);

@@ -16,6 +16,7 @@ export interface TargetResult {
 
 export const TARGETS = {
   pollRatio: { label: "poll wall time / simulated minimum (worst figure)", limit: 1.15, unit: "×" },
+  proxyRatio: { label: "poll through an ESPHome proxy / simulated minimum (worst figure)", limit: 1.15, unit: "×" },
   rss: { label: "RSS, 8 BMS at 5 s, link kept open, steady state (median VmRSS)", limit: 60, unit: "MB" },
   cpu: { label: "CPU, 8 BMS at 5 s, link kept open, steady state", limit: 1, unit: "% of a core" },
   rssReleased: { label: "RSS, 8 BMS at 5 s, link released (more than one adapter polls: see capacity)", limit: 60, unit: "MB" },
