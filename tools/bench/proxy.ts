@@ -14,23 +14,16 @@ import { pollOnce } from "../../src/runtime/poller.js";
 import type { ScenarioBms } from "../../src/sim/scenario.js";
 import { pdusPerExchange, pollMinimumMs, PROXY_DISCOVERY_TRANSACTIONS, proxyCycleMinimum, replyFrames, type ProxyCycleMinimum, type TimingModel } from "./minimum.js";
 import { median, percentile, round1 } from "./stats.js";
-import { TARGET_RATIO } from "./report.js";
+import { TARGET_RATIO, type TimedFigure } from "./report.js";
 import { CELL_COUNT, TEMP_COUNT, VARIANTS } from "./variants.js";
 
 export const PROXY_VARIANTS = ["a5", "d2", "p81"] as const;
 export type ProxyMode = "plaintext" | "noise";
 
-export interface ProxyFigure {
+export interface ProxyFigure extends TimedFigure {
   mode: ProxyMode;
   variant: string;
   figure: "cycle" | "steady";
-  n: number;
-  medianMs: number;
-  p95Ms: number;
-  bestMs: number;
-  minimumMs: number;
-  ratio: number;
-  pass: boolean;
   requests: number;
 }
 

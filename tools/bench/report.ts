@@ -6,7 +6,18 @@ import { CELL_COUNT, TEMP_COUNT } from "./variants.js";
 
 export const TARGET_RATIO = 1.15;
 
-export interface Figure {
+/** Timing of n polls against their simulated minimum: what every poll figure reports. */
+export interface TimedFigure {
+  n: number;
+  medianMs: number;
+  p95Ms: number;
+  bestMs: number;
+  minimumMs: number;
+  ratio: number;
+  pass: boolean;
+}
+
+export interface Figure extends TimedFigure {
   variant: string;
   /** steady: poll on an open link; cycle: open → poll with version reads → close (the first poll);
    *  bridge: open → steady poll → close (every later poll of the supervisor; capacity input). */
@@ -19,13 +30,6 @@ export interface Figure {
   requests: number;
   rejectedFrames: number;
   retries: number;
-  n: number;
-  medianMs: number;
-  p95Ms: number;
-  bestMs: number;
-  minimumMs: number;
-  ratio: number;
-  pass: boolean;
   /** cycle only: per-phase medians next to the model's minimum per phase */
   phases?: { measured: Omit<CycleMinimum, "totalMs">; minimum: Omit<CycleMinimum, "totalMs">; setupAtt: number };
 }
