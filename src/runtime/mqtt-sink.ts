@@ -61,7 +61,14 @@ interface BmsState {
    * the broker must retain for this BMS, no more and no less.
    */
   configs: Map<string, { topic: string; payload: string }>;
+  /** The last full snapshot (what discovery is built from). */
   last?: Snapshot;
+  /**
+   * The last state message of this BMS exactly as published (a full snapshot, or a "sleeping" /
+   * "busy" one): what a retained state holds, and what a resync re-sends — never an older full
+   * snapshot after a newer partial one, which would flip HA's status back to "ok" with old values.
+   */
+  lastState?: string;
   online: boolean;
 }
 
@@ -74,6 +81,9 @@ interface BmsState {
  * restart, keys the registry has and the first snapshot lacks are cleared at once.
  */
 const ABSENT_BEFORE_CLEAR = 10;
+
+/** How long after a live `offline` on our availability the connection must still be up to call it someone else's. */
+const OWN_WILL_GRACE_MS = 1000;
 
 type Registry = Record<string, string[]>;
 
@@ -131,6 +141,7 @@ export class MqttSink implements Sink {
   async start(): Promise<void> {
     const ready = (this.readyPromise = new Promise<void>((resolve) => {
       this.pub.on("connected", (first) => {
+        this.connections += 1;
         void this.onConnected(first).then(resolve, (e: unknown) => {
           this.log.warn({ err: String(e) }, "mqtt setup after connect failed");
           resolve();
@@ -174,7 +185,8 @@ export class MqttSink implements Sink {
       this.ready = true;
       // polls that finished while the broker was not there yet are published now, like any poll
       for (const b of this.bms.values()) {
-        if (b.last) await this.snapshot(b.target, b.last);
+        if (b.last) await this.announceIfChanged(b, b.last);
+        if (b.lastState !== undefined) await this.pub.publish(bmsStateTopic(bmsIdFromMac(b.target.address), t), b.lastState, { retain: this.opts.retainState });
         if (b.online) await this.availability(b.target, true);
       }
     } else {
@@ -241,11 +253,7 @@ export class MqttSink implements Sink {
       return;
     }
     if (own && leaf === "availability") {
-      // the last will of a stale connection under our id (see mqtt/presence.ts) came after our online
-      if (!this.stopping && !retained && payload === PAYLOAD_OFFLINE && this.pub.connected) {
-        this.log.warn({ bridge }, "our bridge availability was set offline by someone else; re-publishing online");
-        void this.pub.publish(this.availabilityTopic, PAYLOAD_ONLINE, { retain: true }).catch(() => undefined);
-      }
+      if (!this.stopping && !retained && payload === PAYLOAD_OFFLINE && this.pub.connected) this.offlineSeen();
       return;
     }
     if (own && leaf === "info") {
@@ -267,6 +275,32 @@ export class MqttSink implements Sink {
     this.peers.set(bridge, peer);
     this.checkClaims();
   }
+
+  /**
+   * A live `offline` on our own availability topic. Either the last will of a stale connection
+   * under our id (see mqtt/presence.ts) came after our online — we put online back — or it is our
+   * own will, which Mosquitto 2 sends as it shuts down, just before it closes our connection (the
+   * soak saw it at every broker restart); then the reconnect announces online and there is nothing
+   * to warn about. Decided a moment later: if this connection is still up, it was someone else.
+   */
+  private offlineSeen(): void {
+    if (this.offlineCheck) return;
+    const epoch = this.connections;
+    this.offlineCheck = setTimeout(() => {
+      this.offlineCheck = undefined;
+      if (this.stopping) return;
+      if (this.connections !== epoch || !this.pub.connected) {
+        this.log.debug("our bridge availability went offline as the connection closed (our own last will): the reconnect announces online");
+        return;
+      }
+      this.log.warn({ bridge: this.opts.bridgeId }, "our bridge availability was set offline by someone else; re-publishing online");
+      void this.pub.publish(this.availabilityTopic, PAYLOAD_ONLINE, { retain: true }).catch(() => undefined);
+    }, OWN_WILL_GRACE_MS);
+    this.offlineCheck.unref?.();
+  }
+  private offlineCheck: NodeJS.Timeout | undefined;
+  /** Broker connections so far (the `connected` events): tells one connection from the next. */
+  private connections = 0;
 
   /** Live bridges (other than this one) that claim `bmsId`. */
   otherClaims(bmsId: string): string[] {
@@ -331,9 +365,20 @@ export class MqttSink implements Sink {
     const b = this.bms.get(id);
     if (!b) return;
     b.last = s;
+    b.lastState = JSON.stringify(s);
     if (!this.ready) return; // published by the first connect's setup
-    // the bridge does not await its sink: polls of one BMS may overlap here while the broker is
-    // away (each waits for its PUBACKs); every decision below reads state no await can leave stale
+    // QoS 1 like every other message: with states at QoS 0 the soak saw an older state (queued
+    // while the broker was away) arrive after a newer one once the connection came back
+    await Promise.all([this.announceIfChanged(b, s), this.pub.publish(bmsStateTopic(id, this.opts.topics), b.lastState, { retain: this.opts.retainState })]);
+  }
+
+  /**
+   * Announces discovery when this run has not yet, or the snapshot's entity set grew, or a key has
+   * been missing long enough to be cleared. The bridge does not await its sink: polls of one BMS
+   * may overlap here while the broker is away (each waits for its PUBACKs); every decision below
+   * reads state no await can leave stale.
+   */
+  private announceIfChanged(b: BmsState, s: Snapshot): Promise<void> {
     const keys = discoveryKeys(s);
     const present = new Set(keys);
     for (const k of present) b.absent.delete(k);
@@ -342,19 +387,19 @@ export class MqttSink implements Sink {
     const clear = b.publishedThisRun ? vanished.filter((k) => (b.absent.get(k) ?? 0) >= ABSENT_BEFORE_CLEAR) : vanished;
     const kept = vanished.filter((k) => !clear.includes(k));
     const added = keys.some((k) => !(b.published ?? []).includes(k));
-    const sends: Array<Promise<void>> = [];
-    if (!b.publishedThisRun || added || clear.length > 0) sends.push(this.announce(b, s, [...keys, ...kept]));
-    // QoS 1 like every other message: with states at QoS 0 the soak saw an older state (queued
-    // while the broker was away) arrive after a newer one once the connection came back
-    sends.push(this.pub.publish(bmsStateTopic(id, this.opts.topics), JSON.stringify(s), { retain: this.opts.retainState }));
-    await Promise.all(sends);
+    if (!b.publishedThisRun || added || clear.length > 0) return this.announce(b, s, [...keys, ...kept]);
+    return Promise.resolve();
   }
 
   async partial(target: BmsTarget, p: Snapshot): Promise<void> {
+    const id = bmsIdFromMac(target.address);
+    const b = this.bms.get(id);
+    if (!b) return;
+    b.lastState = JSON.stringify(p);
     if (!this.ready) return;
     // keys missing from this message render as "" in the templates, which HA ignores: entities
     // keep their last values while the status entity says "sleeping"
-    await this.pub.publish(bmsStateTopic(bmsIdFromMac(target.address), this.opts.topics), JSON.stringify(p), { retain: this.opts.retainState });
+    await this.pub.publish(bmsStateTopic(id, this.opts.topics), b.lastState, { retain: this.opts.retainState });
   }
 
   /**
@@ -415,7 +460,7 @@ export class MqttSink implements Sink {
 
   /**
    * After an HA birth or a broker reconnect: this bridge's availability and info, availability and
-   * the last state of every BMS (what HA lost: it may have missed them while down), this bridge's
+   * the last state message of every BMS (exactly as published) (what HA lost: it may have missed them while down), this bridge's
    * registry if the broker lost or changed it, and discovery only where the broker's retained
    * configs differ from the announced ones — missing (a broker that restarted without
    * persistence), different, or retained though not announced (cleared). HA reads retained
@@ -462,7 +507,7 @@ export class MqttSink implements Sink {
     }
     for (const [id, b] of this.bms) {
       send(bmsAvailabilityTopic(id, t), b.online ? PAYLOAD_ONLINE : PAYLOAD_OFFLINE, true);
-      if (b.last) send(bmsStateTopic(id, t), JSON.stringify(b.last), this.opts.retainState);
+      if (b.lastState !== undefined) send(bmsStateTopic(id, t), b.lastState, this.opts.retainState);
     }
     await Promise.all(sends);
     this.lastResync = out;
@@ -480,6 +525,7 @@ export class MqttSink implements Sink {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.republishTimer) clearTimeout(this.republishTimer);
+    if (this.offlineCheck) clearTimeout(this.offlineCheck);
     const t = this.opts.topics;
     const final = [...this.bms.keys()].map((id) => ({ topic: bmsAvailabilityTopic(id, t), payload: PAYLOAD_OFFLINE }));
     final.push({ topic: this.availabilityTopic, payload: PAYLOAD_OFFLINE });

@@ -179,6 +179,35 @@ describe("MqttSink resync (issue 17)", () => {
     assert.equal(sink.lastResync?.configsCleared, 1);
   });
 
+  it("an HA birth re-sends the last state message exactly as published: a sleeping one, not the older full snapshot", async () => {
+    const link = new MemoryBroker();
+    const sink = await started(link, [B]);
+    const sleeping: Snapshot = { protocol: "d2", status: "sleeping", rejected_samples: 0 };
+    await Promise.all([sink.snapshot(B, FULL), sink.availability(B, true), link.drain()]);
+    await Promise.all([sink.partial(B, sleeping), link.drain()]);
+    const from = link.applied.length;
+    link.emit("message", "homeassistant/status", "online", false);
+    await resynced(sink, link);
+    const states = link.applied.slice(from).filter((m) => m.topic === `daly_bms/${ID_B}/state`);
+    // the full snapshot with status "ok" would tell HA the BMS answered, with values from before its sleep
+    assert.deepEqual(states.map((m) => JSON.parse(m.payload) as unknown), [sleeping]);
+    assert.deepEqual(JSON.parse(link.retained.get(`daly_bms/${ID_B}/state`) ?? "null"), sleeping);
+  });
+
+  it("polls that finished before the first connect: discovery from the full snapshot, then the last state message as it was", async () => {
+    const link = new MemoryBroker();
+    const sink = sinkOn(link, [B]);
+    await sink.start();
+    const sleeping: Snapshot = { protocol: "d2", status: "sleeping", rejected_samples: 0 };
+    await sink.snapshot(B, FULL);
+    await sink.partial(B, sleeping);
+    link.emit("connected", true);
+    await link.drain();
+    await sink.whenReady;
+    assert.ok(link.configKeys(ID_B).includes("mos_temperature"), "discovery from the full snapshot");
+    assert.deepEqual(link.applied.filter((m) => m.topic === `daly_bms/${ID_B}/state`).map((m) => JSON.parse(m.payload) as unknown), [sleeping]);
+  });
+
   it("a BMS removed from the config is cleared at start in one hand-over with the registry that no longer lists it", async () => {
     const link = new MemoryBroker();
     const gone = "daly_bms_c0d63c5a00ff";

@@ -266,3 +266,53 @@ describe("soak recovery", () => {
     assert.deepEqual(compareRetained({ configTopics: [], registry: undefined }, [ID]), []);
   });
 });
+
+describe("soak checker core: states queued across a broker outage", () => {
+  const timing: SoakTiming = { pollIntervalMs: 1000, offlineAfter: 3, scanTimeoutMs: 1000, connectTimeoutMs: 1000, requestTimeoutMs: 300, retries: 1, bmsCount: 1, hangMs: 30_000 };
+  const outage: Outage = { from: T0 + 1000, to: T0 + 2000 };
+  const faults: FaultLog & { brokerUp(): boolean } = { windows: () => [], outages: () => [outage], brokerUp: () => true };
+  it("judges states flushed after the bridge's reconnect \"online\" against the outage, not against each other's arrival", () => {
+    // the seed-4242 soak: the client's connect handler sent "online" first, then its queue (two
+    // states polled during the outage) — the second was judged from the first one's arrival on
+    const b = drifting();
+    const core = new CheckerCore([b], timing, faults, T0);
+    core.onMessage(`daly_bms/${ID}/state`, JSON.stringify(stateAt(b, T0 + 800)), T0 + 900);
+    core.onMessage("daly_bms/bridge/soak/availability", "online", T0 + 3900);
+    core.onMessage(`daly_bms/${ID}/state`, JSON.stringify(stateAt(b, T0 + 1200)), T0 + 3905);
+    core.onMessage(`daly_bms/${ID}/state`, JSON.stringify(stateAt(b, T0 + 1900)), T0 + 3910);
+    assert.equal(core.wrongValues, 0, JSON.stringify(core.wrongDetails[0]));
+    // the next live poll started after the queued state was published, long before it arrived
+    core.onMessage(`daly_bms/${ID}/state`, JSON.stringify(stateAt(b, T0 + 2950)), T0 + 6500);
+    assert.equal(core.wrongValues, 0, JSON.stringify(core.wrongDetails[0]));
+    // well after the flush, a state is live again: an old one is stale
+    core.onMessage(`daly_bms/${ID}/state`, JSON.stringify(stateAt(b, T0 + 1900)), T0 + 9000);
+    assert.ok(core.wrongValues > 0);
+  });
+});
+
+describe("soak checker core: a re-publish repeats the last state message exactly", () => {
+  const timing: SoakTiming = { pollIntervalMs: 1000, offlineAfter: 3, scanTimeoutMs: 1000, connectTimeoutMs: 1000, requestTimeoutMs: 300, retries: 1, bmsCount: 1, hangMs: 30_000 };
+  const asleep: FaultWindow = { address: ADDR, kind: "sleeping", from: T0 + 4000, to: T0 + 12_000, effect: "silent" };
+  const faults: FaultLog & { brokerUp(): boolean } = { windows: () => [asleep], outages: () => [], brokerUp: () => true };
+  const SLEEPING = JSON.stringify({ protocol: "d2", status: "sleeping" });
+  const run = (republished: string): CheckerCore => {
+    const b = drifting();
+    const core = new CheckerCore([b], timing, faults, T0);
+    core.onMessage(`daly_bms/${ID}/state`, JSON.stringify(stateAt(b, T0 + 1200)), T0 + 1300);
+    core.onMessage(`daly_bms/${ID}/availability`, "online", T0 + 1310);
+    core.onMessage(`daly_bms/${ID}/state`, SLEEPING, T0 + 5000);
+    core.markRepublish(T0 + 20_000);
+    core.onMessage(`daly_bms/${ID}/state`, republished === "sleeping" ? SLEEPING : JSON.stringify(stateAt(b, T0 + 1200)), T0 + 20_500);
+    return core;
+  };
+  it('a "sleeping" state re-sent after the sleep ended is a re-publish, not a new sleeping report', () => {
+    const core = run("sleeping");
+    assert.equal(core.tallies[0]?.republished, 1);
+    assert.deepEqual(core.availabilityErrors.map((p) => p.rule), []);
+  });
+  it("the last full state re-sent after a sleeping one is judged as new (and is stale)", () => {
+    const core = run("full");
+    assert.equal(core.tallies[0]?.republished, 0);
+    assert.ok(core.wrongValues > 0);
+  });
+});

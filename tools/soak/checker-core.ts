@@ -20,6 +20,13 @@ export type { BmsTally, Problem };
 /** HA birth: re-publish after 0.3–1.5 s; broker back: after the reconnect (≤ 3 s here) + 0.3–1.5 s. */
 const REPUBLISH_WINDOW_MS = 8000;
 const OUTAGE_GRACE_MS = 10_000;
+/**
+ * After the bridge's first "online" following an outage, its client may still be flushing what it
+ * queued: the connect handler's own messages (availability) go on the wire before the queue does,
+ * so that "online" does not mark the end of the queued messages (the seed-4242 soak: two states
+ * queued during an outage arrived 9 ms apart, after the "online").
+ */
+const FLUSH_GRACE_MS = 2000;
 const RECOVERY_TIMEOUT_MS = 30_000;
 /** The retained configs must equal the announced ones within this long after the event (or after a broker outage inside it). */
 const RETAINED_SET_TIMEOUT_MS = 15_000;
@@ -69,7 +76,7 @@ export class CheckerCore {
   ) {
     for (const b of scenario) {
       const tally: BmsTally = { address: b.address, fresh: 0, sleeping: 0, republished: 0, wrong: 0, offline: 0, maxAgeS: 0, gateRejected: 0 };
-      this.tracks.set(bmsId(b.address), { bms: b, tally, sleepingAt: [], recent: [], freshAt: [], avail: [], pendingOnline: [], judged: new Set() });
+      this.tracks.set(bmsId(b.address), { bms: b, tally, sleepingAt: [], freshAt: [], avail: [], pendingOnline: [], judged: new Set() });
     }
   }
 
@@ -136,14 +143,16 @@ export class CheckerCore {
     if (retained) return o?.from ?? this.startedAt;
     if (!o) return undefined;
     const back = this.bridgeOnlineAt.find((b) => b >= o.to);
-    return at <= (back ?? o.to + OUTAGE_GRACE_MS) ? o.from : undefined;
+    return at <= (back !== undefined ? back + FLUSH_GRACE_MS : o.to + OUTAGE_GRACE_MS) ? o.from : undefined;
   }
 
   private onState(t: Track, payload: string, at: number, retained: boolean): void {
     this.messages.state += 1;
     if (payload === "") return; // a cleared retained state
-    // a re-publish repeats the bridge's last state, nothing older
-    if (t.recent[t.recent.length - 1] === payload && this.inRepublishWindow(at)) {
+    // a re-publish repeats the bridge's last state message exactly (a "sleeping" one too), nothing older
+    const repeat = t.lastPayload === payload;
+    t.lastPayload = payload;
+    if (repeat && this.inRepublishWindow(at)) {
       t.tally.republished += 1;
       return;
     }
@@ -156,7 +165,10 @@ export class CheckerCore {
     // out of range, the link drops at once: a successful poll ran entirely after the window
     const away = this.faults.windows(t.bms.address).filter((w) => w.kind === "outOfRange" && w.to !== undefined && w.to <= at);
     const notBeforeMs = away.length > 0 ? Math.max(...away.map((w) => w.to ?? 0)) : undefined;
-    const window = pollWindow({ arrivalMs: at, prevFreshMs: t.lastFresh, pollBoundMs: pollBoundMs(this.timing), queuedSince: this.queuedSince(at, retained), notBeforeMs });
+    const queuedSince = this.queuedSince(at, retained);
+    // a queued previous state was published before it arrived: this poll may have started before that arrival
+    const prevFreshMs = t.lastFreshQueued ? undefined : t.lastFresh;
+    const window = pollWindow({ arrivalMs: at, prevFreshMs, pollBoundMs: pollBoundMs(this.timing), queuedSince, notBeforeMs });
     if (!isRecord(state)) {
       this.countWrong(t, [{ key: "(payload)", got: payload.slice(0, 80), expected: ["a JSON object"], window }], payload, at);
       return;
@@ -170,11 +182,10 @@ export class CheckerCore {
     this.checkedValues += v.checked;
     this.countWrong(t, v.wrong, payload, at);
     t.lastFresh = at;
+    t.lastFreshQueued = queuedSince !== undefined;
     t.lastAlive = at;
     t.freshAt.push(at);
     if (t.freshAt.length > 50) t.freshAt.shift();
-    t.recent.push(payload);
-    if (t.recent.length > 5) t.recent.shift();
   }
 
   private countWrong(t: Track, wrong: readonly WrongValue[], payload: string, at: number): void {

@@ -35,8 +35,11 @@ export interface Track {
   lastFresh?: number;
   /** Last fresh or "sleeping" state: the bridge is polling the BMS. */
   lastAlive?: number;
+  /** The last fresh state may have been queued across a broker outage: it arrived later than it was published. */
+  lastFreshQueued?: boolean;
   sleepingAt: number[];
-  recent: string[];
+  /** The last state payload seen, of any status: a re-publish repeats exactly this. */
+  lastPayload?: string;
   freshAt: number[];
   avail: AvailMsg[];
   pendingOnline: number[];
