@@ -120,6 +120,10 @@ export class MqttSink implements Sink {
   private readonly conflictLogged = new Map<string, string>();
   private idClashLogged = false;
   private stopping = false;
+  /** Pending decision on a live `offline` on our own availability (see offlineSeen). */
+  private offlineCheck: NodeJS.Timeout | undefined;
+  /** Broker connections so far (the `connected` events): tells one connection from the next. */
+  private connections = 0;
 
   constructor(
     private readonly pub: MqttLink,
@@ -184,9 +188,9 @@ export class MqttSink implements Sink {
       await this.publishInfo();
       this.ready = true;
       // polls that finished while the broker was not there yet are published now, like any poll
-      for (const b of this.bms.values()) {
+      for (const [bmsId, b] of this.bms) {
         if (b.last) await this.announceIfChanged(b, b.last);
-        if (b.lastState !== undefined) await this.pub.publish(bmsStateTopic(bmsIdFromMac(b.target.address), t), b.lastState, { retain: this.opts.retainState });
+        await this.publishState(bmsId, b);
         if (b.online) await this.availability(b.target, true);
       }
     } else {
@@ -298,9 +302,6 @@ export class MqttSink implements Sink {
     }, OWN_WILL_GRACE_MS);
     this.offlineCheck.unref?.();
   }
-  private offlineCheck: NodeJS.Timeout | undefined;
-  /** Broker connections so far (the `connected` events): tells one connection from the next. */
-  private connections = 0;
 
   /** Live bridges (other than this one) that claim `bmsId`. */
   otherClaims(bmsId: string): string[] {
@@ -369,7 +370,13 @@ export class MqttSink implements Sink {
     if (!this.ready) return; // published by the first connect's setup
     // QoS 1 like every other message: with states at QoS 0 the soak saw an older state (queued
     // while the broker was away) arrive after a newer one once the connection came back
-    await Promise.all([this.announceIfChanged(b, s), this.pub.publish(bmsStateTopic(id, this.opts.topics), b.lastState, { retain: this.opts.retainState })]);
+    await Promise.all([this.announceIfChanged(b, s), this.publishState(id, b)]);
+  }
+
+  /** The BMS's last state message, on its state topic. */
+  private publishState(id: string, b: BmsState): Promise<void> {
+    if (b.lastState === undefined) return Promise.resolve();
+    return this.pub.publish(bmsStateTopic(id, this.opts.topics), b.lastState, { retain: this.opts.retainState });
   }
 
   /**
@@ -399,7 +406,7 @@ export class MqttSink implements Sink {
     if (!this.ready) return;
     // keys missing from this message render as "" in the templates, which HA ignores: entities
     // keep their last values while the status entity says "sleeping"
-    await this.pub.publish(bmsStateTopic(id, this.opts.topics), b.lastState, { retain: this.opts.retainState });
+    await this.publishState(id, b);
   }
 
   /**

@@ -22,9 +22,10 @@ const REPUBLISH_WINDOW_MS = 8000;
 const OUTAGE_GRACE_MS = 10_000;
 /**
  * After the bridge's first "online" following an outage, its client may still be flushing what it
- * queued: the connect handler's own messages (availability) go on the wire before the queue does,
- * so that "online" does not mark the end of the queued messages (the seed-4242 soak: two states
- * queued during an outage arrived 9 ms apart, after the "online").
+ * queued: on reconnect mqtt.js (5.x) re-sends every unacknowledged message in the order it was
+ * published, so an "online" published just before the drop arrives ahead of the states published
+ * while the broker was down, and does not mark the end of the queued messages (the seed-4242
+ * soak: two states queued during an outage arrived 9 ms apart, after such an "online").
  */
 const FLUSH_GRACE_MS = 2000;
 const RECOVERY_TIMEOUT_MS = 30_000;
